@@ -1,0 +1,1 @@
+"""Wire types: the JSON shapes of the Ollama API (requests validated here) and of OpenAI's."""

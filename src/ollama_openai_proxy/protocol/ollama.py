@@ -1,0 +1,159 @@
+"""Ollama request bodies as pydantic models: what clients may send, validated once at the edge."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ThinkValue = bool | Literal["low", "medium", "high", "max"]
+THINK_LEVELS = ("low", "medium", "high", "max")
+
+
+class _Request(BaseModel):
+    # Unknown top-level keys are kept (not rejected, as in Ollama) so they can be reported.
+    model_config = ConfigDict(extra="allow")
+
+    def unknown_fields(self) -> list[str]:
+        return sorted(self.model_extra or {})
+
+
+def _check_think(value: Any) -> Any:
+    if value is None or isinstance(value, bool) or value in THINK_LEVELS:
+        return value
+    shown = f'"{value}"' if isinstance(value, str) else repr(value)
+    raise ValueError(f'invalid think value: {shown} (must be "high", "medium", "low", "max", true, or false)')
+
+
+class ToolCallFunction(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    arguments: dict[str, Any] | str = Field(default_factory=dict)
+    index: int | None = None
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    type: str | None = None
+    function: ToolCallFunction
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | None = ""
+    thinking: str | None = None
+    images: list[str] | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class _Inference(_Request):
+    model: str = ""
+    stream: bool | None = None
+    keep_alive: float | str | None = None
+    options: dict[str, Any] | None = None
+    format: str | dict[str, Any] | None = None
+    think: ThinkValue | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    truncate: bool | None = None
+    shift: bool | None = None
+
+    @field_validator("think", mode="before")
+    @classmethod
+    def _think(cls, value: Any) -> Any:
+        return _check_think(value)
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _top_logprobs(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= 20:
+            raise ValueError("top_logprobs must be between 0 and 20")
+        return value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format(cls, value: Any) -> Any:
+        if value is None or value == "" or value == "json" or isinstance(value, dict):
+            return value or None
+        raise ValueError(f'invalid format: {value!r}; expected "json" or a valid JSON Schema object')
+
+    @property
+    def streaming(self) -> bool:
+        return self.stream is not False
+
+
+class ChatRequest(_Inference):
+    messages: list[Message] | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+class GenerateRequest(_Inference):
+    prompt: str | None = ""
+    suffix: str | None = ""
+    system: str | None = ""
+    template: str | None = ""
+    context: list[int] | None = None
+    raw: bool | None = False
+    images: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _raw_mode(self) -> GenerateRequest:
+        if self.raw and (self.template or self.system or self.context):
+            raise ValueError("raw mode does not support template, system, or context")
+        return self
+
+
+class EmbedRequest(_Request):
+    model: str = ""
+    input: str | list[str] | None = None
+    truncate: bool | None = None
+    dimensions: int | None = Field(None, gt=0)
+    keep_alive: float | str | None = None
+    options: dict[str, Any] | None = None
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise ValueError("invalid input type")
+
+
+class EmbeddingsRequest(_Request):
+    model: str = ""
+    prompt: str | None = ""
+    keep_alive: float | str | None = None
+    options: dict[str, Any] | None = None
+
+
+class NamedRequest(_Request):
+    """Requests that name one model, with ``name`` accepted as the legacy spelling of ``model``."""
+
+    model: str = ""
+    name: str = ""
+    stream: bool | None = None
+    insecure: bool | None = None
+    verbose: bool | None = None
+
+    @property
+    def target(self) -> str:
+        return self.model or self.name
+
+
+class CopyRequest(_Request):
+    source: str = ""
+    destination: str = ""

@@ -1,0 +1,124 @@
+"""Helpers shared by the routes: reading and validating bodies, writing JSON and NDJSON."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ollama_openai_proxy.backends.catalog import ModelInfo
+from ollama_openai_proxy.backends.client import BackendStream
+from ollama_openai_proxy.translate.errors import ProxyError
+from ollama_openai_proxy.translate.request import BackendRequest
+from ollama_openai_proxy.translate.response import (
+    Clock,
+    Kind,
+    StreamTranslator,
+    completion_to_ollama,
+    error_line,
+)
+from ollama_openai_proxy.translate.sse import SSEDecoder
+
+log = logging.getLogger("ollama_openai_proxy")
+
+JSON_TYPE = "application/json; charset=utf-8"
+NDJSON_TYPE = "application/x-ndjson"
+IGNORED_HEADER = "X-Ollama-Proxy-Ignored"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type=JSON_TYPE, headers=headers)
+
+
+def validation_message(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] in ("value_error", "assertion_error") or not loc:
+        return msg
+    return f"invalid value for {loc}: {msg}"
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, whatever its Content-Type says (Ollama reads it anyway)."""
+    body = await request.body()
+    if not body.strip():
+        raise ProxyError(400, "missing request body")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ProxyError(400, f"invalid JSON in request body: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProxyError(400, "request body must be a JSON object")
+    return data
+
+
+async def parse(request: Request, model: type[M]) -> M:
+    data = await read_json(request)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ProxyError(400, validation_message(exc)) from None
+
+
+def ignored_headers(ignored: list[str]) -> dict[str, str] | None:
+    """Report what had no backend counterpart in a response header (and the debug log)."""
+    if not ignored:
+        return None
+    text = "; ".join(ignored)
+    log.debug("not forwarded: %s", text)
+    return {IGNORED_HEADER: text.encode("ascii", "backslashreplace").decode("ascii")}
+
+
+async def run_inference(
+    kind: Kind, model: str, info: ModelInfo, breq: BackendRequest, clock: Clock, streaming: bool
+) -> Response:
+    """Send one translated chat/generate request and answer in Ollama's shape, streamed or not."""
+    client = info.backend.client
+    headers = ignored_headers(breq.ignored)
+    clock.sent = time.perf_counter_ns()
+    if not streaming:
+        data = await client.request_json("POST", breq.endpoint, breq.payload, model=model)
+        if not isinstance(data, dict):
+            raise ProxyError(502, "backend returned an unexpected response")
+        return json_response(
+            completion_to_ollama(kind, model, data, clock, time.perf_counter_ns()), headers=headers
+        )
+    stream = await client.stream(breq.endpoint, breq.payload, model=model)
+    clock.headers = time.perf_counter_ns()
+    body = ndjson_lines(stream, StreamTranslator(kind, model, clock))
+    return StreamingResponse(body, media_type=NDJSON_TYPE, headers=headers)
+
+
+async def ndjson_lines(stream: BackendStream, translator: StreamTranslator) -> AsyncIterator[bytes]:
+    """Relay one backend SSE stream as Ollama NDJSON; any failure ends it with an ``error`` line."""
+    decoder = SSEDecoder()
+    clock = time.perf_counter_ns
+    try:
+        async for chunk in stream.chunks():
+            out = [line for data in decoder.feed(chunk) for line in translator.feed(data, clock())]
+            if out:
+                yield b"".join(out)
+            if translator.finished:
+                break
+        else:
+            tail = [line for data in decoder.close() for line in translator.feed(data, clock())]
+            if tail:
+                yield b"".join(tail)
+        if not translator.complete:
+            yield error_line("backend closed the stream before it finished")
+            return
+        yield b"".join(translator.finish(clock()))
+    except ProxyError as exc:
+        log.warning("stream ended with an error: %s", exc.message)
+        yield error_line(exc.message)
+    finally:
+        stream.close()

@@ -1,0 +1,66 @@
+"""Ollama embed/embeddings requests ⇄ OpenAI /v1/embeddings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ollama_openai_proxy.protocol.ollama import EmbeddingsRequest, EmbedRequest
+from ollama_openai_proxy.translate.errors import ProxyError
+from ollama_openai_proxy.translate.profiles import Profile
+from ollama_openai_proxy.translate.request import BackendRequest
+
+
+def embed_request(req: EmbedRequest, model: str, profile: Profile) -> BackendRequest:
+    inputs = [req.input] if isinstance(req.input, str) else list(req.input or [])
+    payload: dict[str, Any] = {"model": model, "input": inputs, "encoding_format": "float"}
+    ignored = [f"{key} (unknown field)" for key in req.unknown_fields()]
+    if req.dimensions and profile.embed_dimensions:
+        payload["dimensions"] = req.dimensions
+    if req.truncate is False:
+        ignored.append("truncate=false (the backend applies its own length policy)")
+    if req.options:
+        ignored.extend(f"options.{k} (embeddings take no sampling options)" for k in req.options)
+    return BackendRequest("embeddings", payload, ignored)
+
+
+def embeddings_request(req: EmbeddingsRequest, model: str) -> BackendRequest:
+    ignored = [f"{key} (unknown field)" for key in req.unknown_fields()]
+    if req.options:
+        ignored.extend(f"options.{k} (embeddings take no sampling options)" for k in req.options)
+    payload = {"model": model, "input": [req.prompt or ""], "encoding_format": "float"}
+    return BackendRequest("embeddings", payload, ignored)
+
+
+def vectors(data: dict[str, Any]) -> list[list[float]]:
+    """The embedding vectors of an OpenAI response, in input order."""
+    items = data.get("data")
+    if not isinstance(items, list):
+        raise ProxyError(502, "backend returned no embeddings")
+    ordered = sorted(items, key=lambda item: item.get("index", 0))
+    out = []
+    for item in ordered:
+        vector = item.get("embedding")
+        if not isinstance(vector, list):
+            raise ProxyError(502, "backend returned embeddings in an unexpected encoding")
+        out.append(vector)
+    return out
+
+
+def normalize(vector: list[float], dimensions: int | None = None) -> list[float]:
+    """Keep the first ``dimensions`` values and scale to unit length, as Ollama's /api/embed does."""
+    if dimensions:
+        vector = vector[:dimensions]
+    norm = math.sqrt(math.fsum(v * v for v in vector))
+    return [v / norm for v in vector] if norm else list(vector)
+
+
+def embed_response(
+    model: str, data: dict[str, Any], dimensions: int | None, durations: dict[str, int]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": model, "embeddings": [normalize(v, dimensions) for v in vectors(data)]}
+    out.update(durations)
+    prompt_tokens = (data.get("usage") or {}).get("prompt_tokens")
+    if prompt_tokens:
+        out["prompt_eval_count"] = int(prompt_tokens)
+    return out

@@ -1,0 +1,133 @@
+"""Backend profiles: how each kind of OpenAI-compatible server names and accepts parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+ThinkStyle = Literal["reasoning_effort", "chat_template_kwargs", "openrouter"]
+
+# Ollama options every OpenAI-compatible server understands, with their OpenAI names.
+_STANDARD = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "seed": "seed",
+    "stop": "stop",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one kind of backend accepts. Options it has no name for are reported, never sent."""
+
+    name: str
+    options: dict[str, str] = field(default_factory=lambda: dict(_STANDARD))
+    max_tokens_param: str = "max_tokens"
+    max_stop: int | None = None
+    think_style: ThinkStyle = "reasoning_effort"
+    # Whether ``think: false`` can be expressed (OpenAI reasoning models cannot turn thinking off).
+    think_off: bool = False
+    # How ``format: "json"`` is asked for: json_object, or a schema of {"type": "object"} where the
+    # server only enforces schemas (llama.cpp).
+    json_mode: Literal["json_object", "object_schema"] = "json_object"
+    # Fill-in-the-middle through /v1/completions ``suffix``.
+    suffix: bool = True
+    # The OpenAI ``dimensions`` parameter for embeddings; otherwise truncated here.
+    embed_dimensions: bool = False
+    stream_usage: bool = True
+
+
+OPENAI = Profile(
+    name="openai",
+    max_tokens_param="max_completion_tokens",
+    max_stop=4,
+    embed_dimensions=True,
+    think_off=False,
+)
+VLLM = Profile(
+    name="vllm",
+    options={**_STANDARD, "top_k": "top_k", "min_p": "min_p", "repeat_penalty": "repetition_penalty"},
+    think_style="chat_template_kwargs",
+    think_off=True,
+    suffix=False,
+)
+LLAMACPP = Profile(
+    name="llamacpp",
+    options={
+        **_STANDARD,
+        "top_k": "top_k",
+        "min_p": "min_p",
+        "typical_p": "typical_p",
+        "repeat_penalty": "repeat_penalty",
+        "repeat_last_n": "repeat_last_n",
+        "num_keep": "n_keep",
+        "mirostat": "mirostat",
+        "mirostat_tau": "mirostat_tau",
+        "mirostat_eta": "mirostat_eta",
+    },
+    think_style="chat_template_kwargs",
+    think_off=True,
+    json_mode="object_schema",
+)
+OPENROUTER = Profile(
+    name="openrouter",
+    options={
+        **_STANDARD,
+        "top_k": "top_k",
+        "min_p": "min_p",
+        "repeat_penalty": "repetition_penalty",
+    },
+    think_style="openrouter",
+    think_off=True,
+    suffix=False,
+)
+GENERIC = Profile(name="generic")
+
+PROFILES = {p.name: p for p in (OPENAI, VLLM, LLAMACPP, OPENROUTER, GENERIC)}
+
+# Options that configure how a model is loaded: an OpenAI-compatible backend fixes these at its own
+# start-up, so a request cannot change them.
+LOAD_OPTIONS = frozenset(
+    {
+        "num_ctx",
+        "num_batch",
+        "num_gpu",
+        "main_gpu",
+        "use_mmap",
+        "num_thread",
+        "numa",
+        "low_vram",
+        "f16_kv",
+        "vocab_only",
+        "use_mlock",
+        "logits_all",
+        "embedding_only",
+        "draft_num_predict",
+        "num_gqa",
+        "rope_frequency_base",
+        "rope_frequency_scale",
+    }
+)
+
+
+def profile_for_url(base_url: str) -> Profile | None:
+    """The profile a well-known hosted API gets from its address alone."""
+    host = urlsplit(base_url).hostname or ""
+    if host == "api.openai.com" or host.endswith(".openai.azure.com"):
+        return OPENAI
+    if host.endswith("openrouter.ai"):
+        return OPENROUTER
+    return None
+
+
+def profile_for_owner(owned_by: str) -> Profile | None:
+    """The profile guessed from the ``owned_by`` field of a backend's /v1/models entries."""
+    owner = owned_by.lower()
+    if owner == "llamacpp":
+        return LLAMACPP
+    if owner == "vllm":
+        return VLLM
+    return None

@@ -1,0 +1,305 @@
+"""OpenAI responses and SSE chunks → Ollama chat/generate objects and NDJSON lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+from ollama_openai_proxy.translate.errors import ProxyError
+
+Kind = Literal["chat", "generate"]
+
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "stop", "function_call": "stop"}
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def done_reason(finish_reason: str | None) -> str:
+    """Ollama knows ``stop`` and ``length``; a tool-call finish is a ``stop`` there."""
+    if not finish_reason:
+        return "stop"
+    return _FINISH.get(finish_reason, finish_reason)
+
+
+def parse_arguments(name: str, text: str) -> dict[str, Any]:
+    """Tool-call arguments arrive as JSON text; Ollama clients require an object."""
+    if not text.strip():
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ProxyError(
+            502, f"backend returned invalid JSON arguments for tool call '{name}': {text[:200]}"
+        ) from None
+    if not isinstance(value, dict):
+        raise ProxyError(502, f"backend returned non-object arguments for tool call '{name}': {text[:200]}")
+    return value
+
+
+def ollama_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for index, call in enumerate(calls):
+        fn = call.get("function") or {}
+        name = fn.get("name") or ""
+        args = fn.get("arguments")
+        arguments = args if isinstance(args, dict) else parse_arguments(name, args or "")
+        item: dict[str, Any] = {"function": {"index": index, "name": name, "arguments": arguments}}
+        if call.get("id"):
+            item = {"id": call["id"], **item}
+        out.append(item)
+    return out
+
+
+def convert_logprobs(logprobs: Any) -> list[dict[str, Any]]:
+    """OpenAI chat ``logprobs.content`` (same shape as Ollama's) or legacy completions logprobs."""
+    if not isinstance(logprobs, dict):
+        return []
+    content = logprobs.get("content")
+    if isinstance(content, list):
+        return [_logprob(e) for e in content if isinstance(e, dict)]
+    tokens = logprobs.get("tokens")
+    if isinstance(tokens, list):
+        values = logprobs.get("token_logprobs") or []
+        tops = logprobs.get("top_logprobs") or []
+        out = []
+        for i, token in enumerate(tokens):
+            entry: dict[str, Any] = {"token": token, "logprob": values[i] if i < len(values) else 0.0}
+            if i < len(tops) and isinstance(tops[i], dict):
+                entry["top_logprobs"] = [{"token": t, "logprob": lp} for t, lp in tops[i].items()]
+            out.append(entry)
+        return out
+    return []
+
+
+def _logprob(entry: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"token": entry.get("token", ""), "logprob": entry.get("logprob", 0.0)}
+    if entry.get("bytes") is not None:
+        out["bytes"] = entry["bytes"]
+    tops = entry.get("top_logprobs")
+    if tops:
+        out["top_logprobs"] = [_logprob(t) for t in tops if isinstance(t, dict)]
+    return out
+
+
+@dataclass
+class Clock:
+    """Monotonic timestamps (ns) of one request's milestones, measured by the route."""
+
+    start: int
+    sent: int = 0  # request written to the backend
+    headers: int = 0  # backend response headers received
+    first_token: int = 0
+    last_token: int = 0
+
+
+def metrics(
+    clock: Clock, end: int, usage: dict[str, Any] | None, timings: dict[str, Any] | None
+) -> dict[str, int]:
+    """Ollama's final-chunk counters: the backend's token counts and durations measured here.
+
+    Durations come from llama.cpp's own ``timings`` when the backend reports them; otherwise from
+    the proxy's clock: load = until the backend answered, prompt eval = until its first token,
+    eval = first to last token (for a non-streamed backend call, the whole backend round trip).
+    """
+    out: dict[str, int] = {"total_duration": max(end - clock.start, 1)}
+    headers = clock.headers or end
+    if clock.first_token:
+        load = headers - clock.start
+        prompt = clock.first_token - headers
+        evaluation = clock.last_token - clock.first_token
+    else:
+        load = (clock.sent or headers) - clock.start
+        prompt = 0
+        evaluation = end - (clock.sent or headers)
+    if timings:
+        prompt = int(float(timings.get("prompt_ms") or 0) * 1e6) or prompt
+        evaluation = int(float(timings.get("predicted_ms") or 0) * 1e6) or evaluation
+    if load > 0:
+        out["load_duration"] = load
+    if usage or timings:
+        usage = usage or {}
+        timings = timings or {}
+        prompt_count = usage.get("prompt_tokens")
+        if prompt_count is None and "prompt_n" in timings:
+            prompt_count = int(timings.get("prompt_n") or 0) + int(timings.get("cache_n") or 0)
+        eval_count = usage.get("completion_tokens", timings.get("predicted_n"))
+        if prompt_count:
+            out["prompt_eval_count"] = int(prompt_count)
+        if prompt > 0:
+            out["prompt_eval_duration"] = prompt
+        if eval_count:
+            out["eval_count"] = int(eval_count)
+    elif prompt > 0:
+        out["prompt_eval_duration"] = prompt
+    if evaluation > 0:
+        out["eval_duration"] = evaluation
+    return out
+
+
+def line(obj: dict[str, Any]) -> bytes:
+    return orjson.dumps(obj) + b"\n"
+
+
+def error_line(message: str) -> bytes:
+    return orjson.dumps({"error": message}) + b"\n"
+
+
+def _envelope(kind: Kind, model: str, text: str, thinking: str, done: bool) -> dict[str, Any]:
+    if kind == "chat":
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if thinking:
+            message["thinking"] = thinking
+        return {"model": model, "created_at": now_rfc3339(), "message": message, "done": done}
+    out: dict[str, Any] = {"model": model, "created_at": now_rfc3339(), "response": text}
+    if thinking:
+        out["thinking"] = thinking
+    out["done"] = done
+    return out
+
+
+def _reasoning(holder: dict[str, Any]) -> str:
+    value = holder.get("reasoning_content") or holder.get("reasoning")
+    return value if isinstance(value, str) else ""
+
+
+def completion_to_ollama(
+    kind: Kind, model: str, data: dict[str, Any], clock: Clock, end: int
+) -> dict[str, Any]:
+    """A non-streamed OpenAI response (chat or completions) → one final Ollama object."""
+    choices = data.get("choices") or [{}]
+    choice = choices[0] or {}
+    message = choice.get("message")
+    if isinstance(message, dict):
+        text = message.get("content") or ""
+        refusal = message.get("refusal")
+        if refusal and not text:
+            text = refusal
+        thinking = _reasoning(message)
+        calls = message.get("tool_calls") or []
+    else:
+        text, thinking, calls = choice.get("text") or "", _reasoning(choice), []
+    out = _envelope(kind, model, text, thinking, True)
+    if calls:
+        converted = ollama_tool_calls(calls)
+        if kind == "chat":
+            out["message"]["tool_calls"] = converted
+        else:
+            out["tool_calls"] = converted
+    out["done_reason"] = done_reason(choice.get("finish_reason"))
+    logprobs = convert_logprobs(choice.get("logprobs"))
+    if logprobs:
+        out["logprobs"] = logprobs
+    out.update(metrics(clock, end, data.get("usage"), data.get("timings")))
+    return out
+
+
+class StreamTranslator:
+    """The state machine for one streamed response: OpenAI SSE events in, Ollama NDJSON lines out.
+
+    Text and reasoning deltas are forwarded at once; tool-call fragments are assembled per index and
+    emitted whole in one ``done: false`` line when the backend finishes, followed by the final
+    ``done: true`` line carrying the counts and durations.
+    """
+
+    def __init__(self, kind: Kind, model: str, clock: Clock) -> None:
+        self.kind = kind
+        self.model = model
+        self.clock = clock
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.timings: dict[str, Any] | None = None
+        self.finished = False  # [DONE] seen
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def feed(self, data: str, now: int) -> list[bytes]:
+        """One SSE ``data`` payload → zero or more NDJSON lines. Raises ProxyError on a backend error."""
+        if data == "[DONE]":
+            self.finished = True
+            return []
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise ProxyError(502, f"backend sent malformed stream data: {data[:200]}") from None
+        if not isinstance(event, dict):
+            raise ProxyError(502, f"backend sent malformed stream data: {data[:200]}")
+        if event.get("error"):
+            err = event["error"]
+            message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+            raise ProxyError(502, f"backend error: {message}")
+        if event.get("usage"):
+            self.usage = event["usage"]
+        if event.get("timings"):
+            self.timings = event["timings"]
+        choices = event.get("choices")
+        if not choices:
+            return []
+        choice = choices[0]
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        if delta is None:  # completions chunk
+            delta = choice
+            text = choice.get("text") or ""
+        else:
+            text = delta.get("content") or ""
+        thinking = _reasoning(delta)
+        for fragment in delta.get("tool_calls") or ():
+            self._merge_call(fragment)
+        logprobs = convert_logprobs(choice.get("logprobs"))
+        if not (text or thinking or logprobs):
+            return []
+        if not self.clock.first_token:
+            self.clock.first_token = now
+        self.clock.last_token = now
+        out = _envelope(self.kind, self.model, text, thinking, False)
+        if logprobs:
+            out["logprobs"] = logprobs
+        return [line(out)]
+
+    def _merge_call(self, fragment: dict[str, Any]) -> None:
+        index = fragment.get("index", len(self._calls))
+        call = self._calls.setdefault(index, {"id": "", "function": {"name": "", "arguments": ""}})
+        if fragment.get("id"):
+            call["id"] = fragment["id"]
+        fn = fragment.get("function") or {}
+        if fn.get("name"):
+            call["function"]["name"] += fn["name"]
+        args = fn.get("arguments")
+        if isinstance(args, dict):
+            call["function"]["arguments"] = orjson.dumps(args).decode()
+        elif args:
+            call["function"]["arguments"] += args
+
+    @property
+    def complete(self) -> bool:
+        """True once the backend said it finished (a finish reason or ``[DONE]``)."""
+        return self.finished or self.finish_reason is not None
+
+    def finish(self, now: int) -> list[bytes]:
+        """The closing lines: assembled tool calls (if any), then the final ``done: true`` object."""
+        lines = []
+        if self._calls:
+            calls = ollama_tool_calls([self._calls[i] for i in sorted(self._calls)])
+            out = _envelope(self.kind, self.model, "", "", False)
+            if self.kind == "chat":
+                out["message"]["tool_calls"] = calls
+            else:
+                out["tool_calls"] = calls
+            lines.append(line(out))
+        final = _envelope(self.kind, self.model, "", "", True)
+        final["done_reason"] = done_reason(self.finish_reason)
+        final.update(metrics(self.clock, now, self.usage, self.timings))
+        lines.append(line(final))
+        return lines
+
+
+def load_reply(kind: Kind, model: str, reason: Literal["load", "unload"]) -> dict[str, Any]:
+    """The immediate answer to a load (empty prompt/messages) or unload (keep_alive 0) request."""
+    out = _envelope(kind, model, "", "", True)
+    out["done_reason"] = reason
+    return out

@@ -31,14 +31,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     clients = [BackendClient(b) for b in settings.backends()]
-    state = ProxyState(settings=settings, clients=clients, catalog=Catalog(clients, settings.models_ttl))
+    state = ProxyState(
+        settings=settings,
+        clients=clients,
+        catalog=Catalog(clients, settings.models_ttl, settings.file_config()),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The first listing is fetched in the background so start-up never waits on a backend.
-        warmup = asyncio.create_task(state.catalog.refresh())
+        refresher = asyncio.create_task(_keep_listings_fresh(state.catalog))
         yield
-        warmup.cancel()
+        refresher.cancel()
         await close_all(clients)
 
     app = FastAPI(
@@ -54,6 +58,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     _install_error_handlers(app)
     return app
+
+
+async def _keep_listings_fresh(catalog: Catalog) -> None:
+    """Refresh model listings in the background so requests never wait on a slow backend's /models."""
+    while True:
+        try:
+            await catalog.refresh()
+        except Exception:  # a listing failure is recorded per backend; this loop must survive anything
+            log.exception("refreshing model listings failed")
+        await asyncio.sleep(max(catalog.ttl, 5.0))
 
 
 def _install_error_handlers(app: FastAPI) -> None:

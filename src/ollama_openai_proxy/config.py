@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+import yaml
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ProfileName = Literal["auto", "openai", "vllm", "llamacpp", "openrouter", "generic"]
@@ -18,21 +31,107 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line meant for the operator."""
 
 
+class Timeouts(BaseModel):
+    """Seconds allowed for each phase of a backend call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connect: float = Field(10.0, gt=0)
+    first_byte: float = Field(300.0, gt=0)  # until the response headers arrive
+    idle: float = Field(300.0, gt=0)  # longest gap between two streamed chunks
+    total: float | None = Field(None, gt=0)  # the whole call, streaming included
+
+
 class BackendConfig(BaseModel):
     """One OpenAI-compatible backend."""
 
-    name: str = "default"
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("default", pattern=r"^[A-Za-z0-9_.\-]+$")
     base_url: str
-    api_key: SecretStr | None = None
+    # The key is never written in the configuration file: ``api_key_env`` names the variable holding it.
+    api_key_env: str | None = None
+    api_key: SecretStr | None = Field(None, exclude=True)
     profile: ProfileName = "auto"
-    connect_timeout: float = Field(10.0, gt=0)
-    read_timeout: float = Field(600.0, gt=0)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
     headers: dict[str, str] = Field(default_factory=dict)
+    # What the backend serves: globs over its /v1/models listing ("*" = everything it lists);
+    # names without wildcards are served even when the backend does not list them.
+    models: list[str] = Field(default_factory=lambda: ["*"])
+    max_concurrency: int | None = Field(None, gt=0)  # requests in flight; more wait in a queue
+    max_queue: int = Field(256, ge=0)  # waiting beyond this is refused at once with 503
+    retries: int = Field(2, ge=0, le=10)  # per request, before any byte reached the client
 
     @field_validator("base_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
         return normalize_base_url(value)
+
+
+class AliasTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    backend: str | None = None
+
+
+class Alias(AliasTarget):
+    """An exposed name for a backend model, with backends to fall back on, in order."""
+
+    fallback: list[AliasTarget] = Field(default_factory=list)
+
+
+Capability = Literal["completion", "tools", "insert", "vision", "embedding", "thinking"]
+
+
+class ModelOverride(BaseModel):
+    """Corrections to what a backend reports about a model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context_length: int | None = Field(None, gt=0)
+    capabilities: list[Capability] | None = None
+
+
+class Exposure(BaseModel):
+    """Glob patterns over exposed names choosing what /api/tags and /v1/models list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow: list[str] = Field(default_factory=lambda: ["*"])
+    deny: list[str] = Field(default_factory=list)
+
+
+class FileConfig(BaseModel):
+    """The configuration file (YAML)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backends: list[BackendConfig] = Field(min_length=1)
+    aliases: dict[str, Alias] = Field(default_factory=dict)
+    models: dict[str, ModelOverride] = Field(default_factory=dict)
+    expose: Exposure = Field(default_factory=Exposure)
+    virtual_models: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _short_aliases(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: {"model": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> FileConfig:
+        names = [b.name for b in self.backends]
+        if len(set(names)) != len(names):
+            raise ValueError(f"backend names must be unique, got {names}")
+        for alias, spec in self.aliases.items():
+            for target in [spec, *spec.fallback]:
+                if target.backend is not None and target.backend not in names:
+                    raise ValueError(
+                        f"alias {alias!r} names unknown backend {target.backend!r} (known: {names})"
+                    )
+        return self
 
 
 def normalize_base_url(value: str) -> str:
@@ -83,6 +182,8 @@ class Settings(BaseSettings):
     )
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
     ollama_host: str = Field("", validation_alias=AliasChoices("OLLAMA_HOST"))
+    config: Path | None = None
+    state_dir: Path | None = None
     backend_profile: ProfileName = "auto"
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(600.0, gt=0)
@@ -90,18 +191,30 @@ class Settings(BaseSettings):
     default_context_length: int = Field(8192, gt=0)
     reported_version: str | None = None
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    _file_config: FileConfig | None = PrivateAttr(None)
 
     @field_validator("openai_base_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         return None if value is None or not value.strip() else normalize_base_url(value)
 
+    def file_config(self) -> FileConfig | None:
+        """The configuration file named by ``OLLAMA_PROXY_CONFIG``, validated (cached after the first read)."""
+        if self.config is None:
+            return None
+        if self._file_config is None:
+            self._file_config = read_config_file(self.config)
+        return self._file_config
+
     def backends(self) -> list[BackendConfig]:
-        """The configured backends, in priority order."""
+        """The configured backends, in priority order, with their API keys read from the environment."""
+        file = self.file_config()
+        if file is not None:
+            return [_with_key(b, i) for i, b in enumerate(file.backends)]
         if not self.openai_base_url:
             raise ConfigError(
                 "OPENAI_BASE_URL is not set: point it at an OpenAI-compatible server, "
-                "e.g. OPENAI_BASE_URL=http://127.0.0.1:8080/v1"
+                "e.g. OPENAI_BASE_URL=http://127.0.0.1:8080/v1 (or name a configuration file in OLLAMA_PROXY_CONFIG)"
             )
         key = self.openai_api_key if self.openai_api_key and self.openai_api_key.get_secret_value() else None
         return [
@@ -109,8 +222,9 @@ class Settings(BaseSettings):
                 base_url=self.openai_base_url,
                 api_key=key,
                 profile=self.backend_profile,
-                connect_timeout=self.connect_timeout,
-                read_timeout=self.read_timeout,
+                timeouts=Timeouts(
+                    connect=self.connect_timeout, first_byte=self.read_timeout, idle=self.read_timeout
+                ),
             )
         ]
 
@@ -118,11 +232,52 @@ class Settings(BaseSettings):
         return parse_ollama_host(self.ollama_host)
 
 
+def _with_key(backend: BackendConfig, index: int) -> BackendConfig:
+    if backend.api_key_env is None:
+        return backend
+    value = os.environ.get(backend.api_key_env, "")
+    if not value:
+        raise ConfigError(
+            f"backends[{index}].api_key_env: environment variable {backend.api_key_env} is not set "
+            f"(it should hold the API key of backend {backend.name!r})"
+        )
+    return backend.model_copy(update={"api_key": SecretStr(value)})
+
+
+def read_config_file(path: Path) -> FileConfig:
+    """Load and validate the YAML configuration file; every problem names the file and the key."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the configuration file must be a mapping with a 'backends' list")
+    if any("api_key" in b for b in raw.get("backends") or [] if isinstance(b, dict)):
+        raise ConfigError(
+            f"{path}: backends[].api_key: secrets do not belong in the file; "
+            "put the key in an environment variable and name it with api_key_env"
+        )
+    try:
+        return FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise ConfigError(f"{path}: {where or 'top level'}: {msg}") from None
+
+
 def load_settings() -> Settings:
     """Read and validate the settings, turning any problem into one ``ConfigError`` line."""
     try:
         settings = Settings()
         settings.backends()
+        settings.file_config()
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"

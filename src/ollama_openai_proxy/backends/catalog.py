@@ -7,6 +7,8 @@ slow backend never stalls a request that only needs a name resolved.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import fnmatch
 import hashlib
 import logging
 import time
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ollama_openai_proxy.backends.client import BackendClient
+from ollama_openai_proxy.config import FileConfig
 from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.translate.errors import ProxyError, model_not_found
 from ollama_openai_proxy.translate.profiles import (
@@ -69,7 +72,32 @@ class BackendState:
     fetched_at: float = 0.0
     listing_supported: bool = True
     last_error: str | None = None
+    props: dict[str, Any] = field(default_factory=dict)
     _refreshing: asyncio.Task[None] | None = None
+
+    @property
+    def patterns(self) -> list[str]:
+        return self.client.config.models
+
+    def serves(self, model_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(model_id.lower(), p.lower()) for p in self.patterns)
+
+    @property
+    def declared(self) -> list[str]:
+        """Model ids named without wildcards: served even when the backend does not list them."""
+        return [p for p in self.patterns if not any(c in p for c in "*?[")]
+
+
+@dataclass
+class Route:
+    """Where a request for one exposed model goes: the first candidate, then the fallbacks in order."""
+
+    name: str
+    candidates: list[ModelInfo]
+
+    @property
+    def primary(self) -> ModelInfo:
+        return self.candidates[0]
 
 
 def _capabilities(entry: dict[str, Any], model_id: str) -> list[str]:
@@ -124,17 +152,33 @@ def model_from_entry(entry: dict[str, Any], backend: BackendState) -> ModelInfo 
     )
 
 
+def _llamacpp_props(model: ModelInfo, props: dict[str, Any]) -> None:
+    """llama.cpp's /props tells the real context size, vision support and template tool support."""
+    settings = _dict(props.get("default_generation_settings"))
+    model.context_length = _int(settings.get("n_ctx")) or model.context_length
+    if "embedding" in model.capabilities:
+        return
+    caps = ["completion"]
+    if _dict(props.get("chat_template_caps")).get("supports_tools", True):
+        caps.append("tools")
+    if _dict(props.get("modalities")).get("vision"):
+        caps.append("vision")
+    model.capabilities = caps
+
+
 class Catalog:
     """Resolves Ollama model names to backend models and lists everything the proxy exposes."""
 
-    def __init__(self, clients: list[BackendClient], ttl: float) -> None:
+    def __init__(self, clients: list[BackendClient], ttl: float, config: FileConfig | None = None) -> None:
         self.ttl = ttl
+        self.config = config or FileConfig(backends=[c.config for c in clients])
         self.backends = [
             BackendState(
                 client=c, profile=PROFILES.get(c.config.profile) or profile_for_url(c.base_url) or GENERIC
             )
             for c in clients
         ]
+        self._by_name = {s.client.name: s for s in self.backends}
         self._lock = asyncio.Lock()
 
     async def _fetch(self, state: BackendState) -> None:
@@ -142,21 +186,63 @@ class Catalog:
             data = await state.client.request_json("GET", "models")
         except ProxyError as exc:
             state.last_error = exc.message
+            state.fetched_at = time.monotonic()
             if exc.status in (404, 405):
                 state.listing_supported = False  # the backend serves whatever it is asked for
-                state.fetched_at = time.monotonic()
+                state.models = [self._declared(state, m) for m in state.declared]
+            else:
+                state.models = []  # down: its models drop out until it recovers
             log.warning("listing models of backend %s failed: %s", state.client.name, exc.message)
             return
         entries = data.get("data") if isinstance(data, dict) else data
-        models = [m for m in (model_from_entry(e, state) for e in entries or [] if isinstance(e, dict)) if m]
+        listed = [m for m in (model_from_entry(e, state) for e in entries or [] if isinstance(e, dict)) if m]
         if state.client.config.profile == "auto" and not profile_for_url(state.client.base_url):
-            owners = {m.owned_by for m in models}
-            detected = next((p for p in map(profile_for_owner, owners) if p), None)
-            state.profile = detected or GENERIC
+            owners = {m.owned_by for m in listed}
+            state.profile = next((p for p in map(profile_for_owner, owners) if p), None) or GENERIC
+        models = [m for m in listed if state.serves(m.backend_id)]
+        known = {names.canonical(m.backend_id) for m in models}
+        models += [self._declared(state, d) for d in state.declared if names.canonical(d) not in known]
+        if state.profile.name == "llamacpp":
+            await self._probe_llamacpp(state, models)
+        for model in models:
+            self._override(model)
         state.models = models
         state.fetched_at = time.monotonic()
         state.listing_supported = True
         state.last_error = None
+
+    async def _probe_llamacpp(self, state: BackendState, models: list[ModelInfo]) -> None:
+        try:
+            props = await state.client.request_json("GET", f"{state.client.root_url}/props")
+        except ProxyError as exc:
+            log.info("backend %s has no usable /props: %s", state.client.name, exc.message)
+            return
+        if isinstance(props, dict):
+            state.props = props
+            for model in models:
+                _llamacpp_props(model, props)
+
+    def _declared(self, state: BackendState, model_id: str) -> ModelInfo:
+        model = ModelInfo(
+            name=names.display_name(model_id),
+            backend_id=model_id,
+            backend=state,
+            capabilities=_capabilities({}, model_id),
+        )
+        self._override(model)
+        return model
+
+    def _override(self, model: ModelInfo) -> None:
+        for pattern, override in self.config.models.items():
+            key = pattern.lower()
+            if any(
+                fnmatch.fnmatchcase(n, key) or names.canonical(n) == names.canonical(key)
+                for n in (model.name.lower(), model.backend_id.lower())
+            ):
+                if override.context_length:
+                    model.context_length = override.context_length
+                if override.capabilities is not None:
+                    model.capabilities = list(override.capabilities)
 
     async def refresh(self) -> None:
         """Fetch every backend's listing now."""
@@ -175,40 +261,67 @@ class Catalog:
             if self._stale(state) and (state._refreshing is None or state._refreshing.done()):
                 state._refreshing = asyncio.create_task(self._fetch(state))
 
+    def _exposed(self, name: str) -> bool:
+        lowered = name.lower()
+        expose = self.config.expose
+        allowed = any(fnmatch.fnmatchcase(lowered, p.lower()) for p in expose.allow)
+        return allowed and not any(fnmatch.fnmatchcase(lowered, p.lower()) for p in expose.deny)
+
     async def models(self) -> list[ModelInfo]:
+        """Every exposed model, merged over the backends (the first backend wins a shared name)."""
         await self.ensure_fresh()
         seen: dict[str, ModelInfo] = {}
         for state in self.backends:
             for model in state.models:
                 seen.setdefault(names.canonical(model.name), model)
-        return list(seen.values())
+        for alias in self.config.aliases:
+            route = self._alias_route(alias)
+            if route is not None:
+                seen.setdefault(names.canonical(route.name), route.primary)
+        return [m for m in seen.values() if self._exposed(m.name)]
 
-    def _find(self, name: str) -> ModelInfo | None:
+    def _matches(self, name: str, state: BackendState) -> list[ModelInfo]:
         key = names.canonical(name)
-        for state in self.backends:
-            for model in state.models:
-                if key in (names.canonical(model.name), names.canonical(model.backend_id)):
-                    return model
-        return None
+        return [m for m in state.models if key in (names.canonical(m.name), names.canonical(m.backend_id))]
 
-    async def resolve(self, name: str, *, not_found: ProxyError | None = None) -> ModelInfo:
-        """The model an Ollama name refers to; a 404 in Ollama's words when no backend serves it."""
+    def _alias_route(self, alias: str) -> Route | None:
+        spec = self.config.aliases[alias]
+        display = names.display_name(alias)
+        candidates: list[ModelInfo] = []
+        for target in [spec, *spec.fallback]:
+            states = [self._by_name[target.backend]] if target.backend else self.backends
+            for state in states:
+                found = self._matches(target.model, state)
+                if not found and not state.listing_supported and state.fetched_at:
+                    found = [self._declared(state, target.model)]
+                candidates += [dataclasses.replace(m, name=display) for m in found[:1]]
+        return Route(display, candidates) if candidates else None
+
+    async def route(self, name: str, *, not_found: ProxyError | None = None) -> Route:
+        """Every backend model an Ollama name can go to, in order; 404 in Ollama's words if none."""
         if not name:
             raise not_found or model_not_found(name)
         await self.ensure_fresh()
-        model = self._find(name)
-        if model is None and any(time.monotonic() - s.fetched_at > 1.0 for s in self.backends):
+        route = self._find(name)
+        if route is None and any(time.monotonic() - s.fetched_at > 1.0 for s in self.backends):
             await self.refresh()  # a model added since the last listing
-            model = self._find(name)
-        if model is not None:
-            return model
+            route = self._find(name)
+        if route is not None:
+            return route
         for state in self.backends:
-            if not state.listing_supported:
-                backend_id = name[: -len(":latest")] if name.endswith(":latest") else name
-                return ModelInfo(
-                    name=names.display_name(backend_id),
-                    backend_id=backend_id,
-                    backend=state,
-                    capabilities=["completion", "tools"],
-                )
+            if not state.listing_supported and "*" in state.patterns:
+                backend_id = name.removesuffix(":latest")
+                return Route(name, [self._declared(state, backend_id)])
         raise not_found or model_not_found(name)
+
+    def _find(self, name: str) -> Route | None:
+        key = names.canonical(name)
+        for alias in self.config.aliases:
+            if names.canonical(alias) == key:
+                return self._alias_route(alias)
+        candidates = [m for state in self.backends for m in self._matches(name, state)[:1]]
+        return Route(candidates[0].name, candidates) if candidates else None
+
+    async def resolve(self, name: str, *, not_found: ProxyError | None = None) -> ModelInfo:
+        """The first model an Ollama name refers to."""
+        return (await self.route(name, not_found=not_found)).primary

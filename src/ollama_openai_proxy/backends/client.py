@@ -1,4 +1,4 @@
-"""One pooled aiohttp client per backend: JSON calls, streamed calls, errors as ProxyError.
+"""One pooled aiohttp client per backend: timeouts, bounded retries, a concurrency limit, errors as ProxyError.
 
 aiohttp was chosen by measurement (bench/client_choice.py): about 90 µs of CPU per request
 against 390 µs for httpx and 830 µs for the OpenAI SDK on the same machine.
@@ -7,40 +7,103 @@ against 390 µs for httpx and 830 µs for the OpenAI SDK on the same machine.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ollama_openai_proxy import __version__
 from ollama_openai_proxy.config import BackendConfig
 from ollama_openai_proxy.translate.errors import ProxyError, backend_message, from_backend
 
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+MAX_RETRY_AFTER = 30.0
+
+
+class RetryableBackendError(ProxyError):
+    """A failure of the backend itself (unreachable, 5xx, 429, timeout): worth a retry or a fallback."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(status, message)
+        self.retry_after = retry_after
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare for APIs, treated as "no hint"
+
+
+class RetryBudget:
+    """Retries may add at most ``ratio`` of the request rate (plus a small reserve), so a backend
+    in trouble sees a bounded extra load instead of a retry storm."""
+
+    def __init__(self, ratio: float = 0.2, reserve: float = 10.0) -> None:
+        self.ratio = ratio
+        self.reserve = reserve
+        self.tokens = reserve
+
+    def deposit(self) -> None:
+        self.tokens = min(self.reserve, self.tokens + self.ratio)
+
+    def withdraw(self) -> bool:
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
 
 class BackendStream:
-    """An open streamed response whose status was 2xx; iterate raw byte chunks, then close."""
+    """An open 2xx streamed response: iterate its raw byte chunks, then close it (releases the slot)."""
 
-    def __init__(self, response: aiohttp.ClientResponse, backend: BackendClient) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, backend: BackendClient, deadline: float | None
+    ) -> None:
         self.response = response
         self._backend = backend
+        self._deadline = deadline
+        self._closed = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        backend = self._backend
+        idle = backend.config.timeouts.idle
+        loop = asyncio.get_running_loop()
+        content = self.response.content
         try:
-            async for chunk in self.response.content.iter_any():
-                yield chunk
+            async with asyncio.timeout(None) as timer:
+                while True:
+                    limit = loop.time() + idle
+                    timer.reschedule(limit if self._deadline is None else min(limit, self._deadline))
+                    chunk = await content.readany()
+                    if not chunk:
+                        return
+                    yield chunk
         except TimeoutError:
-            raise ProxyError(
-                504,
-                f"backend {self._backend.name} stopped sending for {self._backend.config.read_timeout:g}s",
-            ) from None
+            if self._deadline is not None and loop.time() >= self._deadline:
+                raise ProxyError(504, f"backend {backend.name} exceeded the total timeout") from None
+            raise ProxyError(504, f"backend {backend.name} sent nothing for {idle:g}s") from None
         except aiohttp.ClientError as exc:
             raise ProxyError(
-                502, f"backend {self._backend.name} broke the stream: {exc or type(exc).__name__}"
+                502, f"backend {backend.name} broke the stream: {exc or type(exc).__name__}"
             ) from None
 
     def close(self) -> None:
-        self.response.close()
+        if not self._closed:
+            self._closed = True
+            self.response.close()
+            self._backend.release()
 
 
 class BackendClient:
@@ -55,18 +118,24 @@ class BackendClient:
             headers["Authorization"] = f"Bearer {config.api_key.get_secret_value()}"
         self._headers = headers
         self._session: aiohttp.ClientSession | None = None
+        self.budget = RetryBudget()
+        self.in_flight = 0
+        self.waiting = 0
+        self._slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
+        self.on_retry: Callable[[BackendClient, str], None] | None = None
+
+    @property
+    def root_url(self) -> str:
+        """The server root (``base_url`` without its ``/v1``), where llama.cpp serves /props."""
+        return self.base_url[:-3] if self.base_url.endswith("/v1") else self.base_url
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=self.config.connect_timeout, sock_read=self.config.read_timeout
-                ),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.config.timeouts.connect),
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True),
-                json_serialize=lambda obj: orjson.dumps(obj).decode(),
                 skip_auto_headers=("Accept-Encoding",),
-                auto_decompress=True,
             )
         return self._session
 
@@ -74,8 +143,33 @@ class BackendClient:
         if self._session is not None:
             await self._session.close()
 
+    async def acquire(self) -> None:
+        """Take a concurrency slot, waiting in a bounded queue; a full queue is a clear 503."""
+        if self._slots is None:
+            self.in_flight += 1
+            return
+        if self._slots.locked() and self.waiting >= self.config.max_queue:
+            raise ProxyError(
+                503,
+                f"backend {self.name} is busy: {self.in_flight} requests in flight and {self.waiting} waiting; retry later",
+            )
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(self.config.timeouts.first_byte):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise ProxyError(503, f"backend {self.name} is busy: no free slot within the timeout") from None
+        finally:
+            self.waiting -= 1
+        self.in_flight += 1
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        if self._slots is not None:
+            self._slots.release()
+
     def _url(self, path: str) -> str:
-        return f"{self.base_url}/{path.lstrip('/')}"
+        return path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
 
     async def _send(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None = None
@@ -83,40 +177,101 @@ class BackendClient:
         hdrs = {"Content-Type": "application/json"} if body is not None else {}
         if headers:
             hdrs.update(headers)
+        timeouts = self.config.timeouts
         try:
-            return await self._client().request(method, self._url(path), data=body, headers=hdrs)
+            async with asyncio.timeout(timeouts.first_byte):
+                return await self._client().request(method, self._url(path), data=body, headers=hdrs)
         except TimeoutError:
-            raise ProxyError(
-                504, f"backend {self.name} did not answer within {self.config.connect_timeout:g}s"
+            raise RetryableBackendError(
+                504, f"backend {self.name} did not answer within {timeouts.first_byte:g}s"
             ) from None
         except aiohttp.ClientConnectorError as exc:
-            raise ProxyError(
+            raise RetryableBackendError(
                 502, f"backend {self.name} is unreachable at {self.base_url}: {exc.os_error or exc}"
             ) from None
         except aiohttp.ClientError as exc:
-            raise ProxyError(502, f"backend {self.name} failed: {exc or type(exc).__name__}") from None
+            raise RetryableBackendError(
+                502, f"backend {self.name} failed: {exc or type(exc).__name__}"
+            ) from None
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        idle = self.config.timeouts.idle
         try:
-            return await response.read()
+            async with asyncio.timeout(idle):
+                return await response.read()
         except TimeoutError:
-            raise ProxyError(
-                504, f"backend {self.name} stopped answering for {self.config.read_timeout:g}s"
-            ) from None
+            raise RetryableBackendError(504, f"backend {self.name} stopped answering for {idle:g}s") from None
         except aiohttp.ClientError as exc:
-            raise ProxyError(
+            raise RetryableBackendError(
                 502, f"backend {self.name} broke the connection: {exc or type(exc).__name__}"
             ) from None
         finally:
             response.release()
 
+    async def _check(self, response: aiohttp.ClientResponse, model: str) -> None:
+        """Turn a non-2xx answer into the right error; retryable ones become RetryableBackendError."""
+        if response.status < 400:
+            return
+        body = await self._read(response)
+        error = from_backend(response.status, body, model)
+        if response.status in RETRYABLE_STATUS or response.status >= 500:
+            raise RetryableBackendError(error.status, error.message, _retry_after(response.headers))
+        raise error
+
+    async def with_retries(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt``; on a RetryableBackendError retry with exponential backoff and jitter, honouring
+        Retry-After, within the per-request count and the backend's retry budget."""
+        self.budget.deposit()
+        try:
+            return await attempt()
+        except RetryableBackendError as first:
+            if self.config.retries == 0 or not self._may_retry(first):
+                raise
+            failure = first
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            hint: float = exc.retry_after or 0.0 if isinstance(exc, RetryableBackendError) else 0.0
+            backoff: float = min(8.0, 0.25 * 2.0**state.attempt_number) * random.uniform(0.5, 1.0)
+            return max(backoff, hint)
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning("retrying backend %s after: %s", self.name, exc)
+            if self.on_retry is not None:
+                self.on_retry(self, str(getattr(exc, "status", "")))
+
+        await asyncio.sleep(wait_first(failure))
+        if self.on_retry is not None:
+            self.on_retry(self, str(failure.status))
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.config.retries),
+            wait=wait,
+            retry=retry_if_exception(lambda e: isinstance(e, RetryableBackendError) and self._may_retry(e)),
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        return await retrying(attempt)
+
+    def _may_retry(self, failure: RetryableBackendError) -> bool:
+        if failure.retry_after is not None and failure.retry_after > MAX_RETRY_AFTER:
+            return False  # the backend asks for a longer pause than a client should wait
+        return self.budget.withdraw()
+
     async def request_json(self, method: str, path: str, payload: Any = None, *, model: str = "") -> Any:
-        """Send JSON, return the decoded 2xx JSON answer; a non-2xx answer raises ProxyError."""
+        """Send JSON, return the decoded 2xx JSON answer; anything else raises ProxyError."""
         body = None if payload is None else orjson.dumps(payload)
-        response = await self._send(method, path, body)
-        data = await self._read(response)
-        if response.status >= 400:
-            raise from_backend(response.status, data, model)
+
+        async def attempt() -> Any:
+            response = await self._send(method, path, body)
+            await self._check(response, model)
+            return await self._read(response)
+
+        await self.acquire()
+        try:
+            data = await self.with_retries(attempt)
+        finally:
+            self.release()
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -126,16 +281,48 @@ class BackendClient:
 
     async def request_raw(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None = None
-    ) -> aiohttp.ClientResponse:
-        """Send bytes and return the open response (any status) for relaying; the caller closes it."""
-        return await self._send(method, path, body, headers)
+    ) -> BackendStream:
+        """Send bytes and return the open response, whatever its status, for relaying as it is."""
+
+        async def attempt() -> aiohttp.ClientResponse:
+            response = await self._send(method, path, body, headers)
+            if response.status in RETRYABLE_STATUS:
+                data = await self._read(response)
+                raise RetryableBackendError(
+                    response.status, backend_message(data), _retry_after(response.headers)
+                )
+            return response
+
+        return await self._open(attempt)
+
+    async def _open(self, attempt: Callable[[], Awaitable[aiohttp.ClientResponse]]) -> BackendStream:
+        total = self.config.timeouts.total
+        deadline = asyncio.get_running_loop().time() + total if total else None
+        await self.acquire()
+        try:
+            response = await self.with_retries(attempt)
+        except BaseException:
+            self.release()
+            raise
+        return BackendStream(response, self, deadline)
 
     async def stream(self, path: str, payload: Any, *, model: str = "") -> BackendStream:
-        """Start a streamed call; a non-2xx answer raises ProxyError before anything is relayed."""
-        response = await self._send("POST", path, orjson.dumps(payload))
-        if response.status >= 400:
-            raise from_backend(response.status, await self._read(response), model)
-        return BackendStream(response, self)
+        """Start a streamed call; failures before the first byte raise (and may be retried)."""
+        body = orjson.dumps(payload)
+
+        async def attempt() -> aiohttp.ClientResponse:
+            response = await self._send("POST", path, body)
+            await self._check(response, model)
+            return response
+
+        return await self._open(attempt)
+
+
+def wait_first(failure: RetryableBackendError) -> float:
+    """The pause before the first retry: Retry-After when given, else a short jittered backoff."""
+    if failure.retry_after is not None:
+        return failure.retry_after
+    return 0.25 * random.uniform(0.5, 1.0)
 
 
 async def close_all(clients: list[BackendClient]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -12,8 +12,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ollama_openai_proxy.backends.catalog import ModelInfo
-from ollama_openai_proxy.backends.client import BackendStream
+from ollama_openai_proxy.backends.catalog import ModelInfo, Route
+from ollama_openai_proxy.backends.client import BackendStream, RetryableBackendError
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.request import BackendRequest
 from ollama_openai_proxy.translate.response import (
@@ -32,6 +32,7 @@ NDJSON_TYPE = "application/x-ndjson"
 IGNORED_HEADER = "X-Ollama-Proxy-Ignored"
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -78,24 +79,48 @@ def ignored_headers(ignored: list[str]) -> dict[str, str] | None:
     return {IGNORED_HEADER: text.encode("ascii", "backslashreplace").decode("ascii")}
 
 
+async def with_fallback(route: Route, call: Callable[[ModelInfo], Awaitable[T]]) -> T:
+    """Try the route's candidates in order; a backend failure before any byte was sent moves on."""
+    for info in route.candidates[:-1]:
+        try:
+            return await call(info)
+        except RetryableBackendError as exc:
+            log.warning(
+                "backend %s failed for %s, falling back: %s",
+                info.backend.client.name,
+                route.name,
+                exc.message,
+            )
+    return await call(route.candidates[-1])
+
+
 async def run_inference(
-    kind: Kind, model: str, info: ModelInfo, breq: BackendRequest, clock: Clock, streaming: bool
+    kind: Kind,
+    model: str,
+    route: Route,
+    build: Callable[[ModelInfo], BackendRequest],
+    clock: Clock,
+    streaming: bool,
 ) -> Response:
     """Send one translated chat/generate request and answer in Ollama's shape, streamed or not."""
-    client = info.backend.client
-    headers = ignored_headers(breq.ignored)
-    clock.sent = time.perf_counter_ns()
-    if not streaming:
-        data = await client.request_json("POST", breq.endpoint, breq.payload, model=model)
-        if not isinstance(data, dict):
-            raise ProxyError(502, "backend returned an unexpected response")
-        return json_response(
-            completion_to_ollama(kind, model, data, clock, time.perf_counter_ns()), headers=headers
-        )
-    stream = await client.stream(breq.endpoint, breq.payload, model=model)
-    clock.headers = time.perf_counter_ns()
-    body = ndjson_lines(stream, StreamTranslator(kind, model, clock))
-    return StreamingResponse(body, media_type=NDJSON_TYPE, headers=headers)
+
+    async def call(info: ModelInfo) -> Response:
+        breq = build(info)
+        client = info.backend.client
+        headers = ignored_headers(breq.ignored)
+        clock.sent = time.perf_counter_ns()
+        if not streaming:
+            data = await client.request_json("POST", breq.endpoint, breq.payload, model=model)
+            if not isinstance(data, dict):
+                raise ProxyError(502, "backend returned an unexpected response")
+            out = completion_to_ollama(kind, model, data, clock, time.perf_counter_ns())
+            return json_response(out, headers=headers)
+        stream = await client.stream(breq.endpoint, breq.payload, model=model)
+        clock.headers = time.perf_counter_ns()
+        body = ndjson_lines(stream, StreamTranslator(kind, model, clock))
+        return StreamingResponse(body, media_type=NDJSON_TYPE, headers=headers)
+
+    return await with_fallback(route, call)
 
 
 async def ndjson_lines(stream: BackendStream, translator: StreamTranslator) -> AsyncIterator[bytes]:

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ollama_openai_proxy.backends.catalog import ModelInfo
 from ollama_openai_proxy.protocol.ollama import ChatRequest, EmbeddingsRequest, EmbedRequest, GenerateRequest
-from ollama_openai_proxy.routes.common import ignored_headers, json_response, parse, run_inference
+from ollama_openai_proxy.routes.common import (
+    ignored_headers,
+    json_response,
+    parse,
+    run_inference,
+    with_fallback,
+)
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate import keepalive
 from ollama_openai_proxy.translate.embed import embed_request, embed_response, embeddings_request, vectors
 from ollama_openai_proxy.translate.errors import ProxyError, embed_model_not_found, model_not_found
-from ollama_openai_proxy.translate.request import chat_request, generate_request
+from ollama_openai_proxy.translate.request import BackendRequest, chat_request, generate_request
 from ollama_openai_proxy.translate.response import Clock, load_reply
 
 router = APIRouter()
@@ -28,12 +36,12 @@ async def chat(request: Request) -> Response:
     if not req.model:
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
-    info = await state.catalog.resolve(req.model)
-    state.recent.touch(info, keep)
+    route = await state.catalog.route(req.model)
+    state.recent.touch(route.primary, keep)
     if not req.messages:
         return json_response(load_reply("chat", req.model, "unload" if keep == 0 else "load"))
-    breq = chat_request(req, info.backend_id, info.profile)
-    return await run_inference("chat", req.model, info, breq, clock, req.streaming)
+    build = partial(_chat, req)
+    return await run_inference("chat", req.model, route, build, clock, req.streaming)
 
 
 @router.post("/api/generate")
@@ -42,12 +50,20 @@ async def generate(request: Request) -> Response:
     state = get_state(request)
     req = await parse(request, GenerateRequest)
     keep = keepalive.seconds(req.keep_alive)
-    info = await state.catalog.resolve(req.model)
-    state.recent.touch(info, keep)
+    route = await state.catalog.route(req.model)
+    state.recent.touch(route.primary, keep)
     if not req.prompt and not req.suffix:
         return json_response(load_reply("generate", req.model, "unload" if keep == 0 else "load"))
-    breq = generate_request(req, info.backend_id, info.profile)
-    return await run_inference("generate", req.model, info, breq, clock, req.streaming)
+    build = partial(_generate, req)
+    return await run_inference("generate", req.model, route, build, clock, req.streaming)
+
+
+def _chat(req: ChatRequest, info: ModelInfo) -> BackendRequest:
+    return chat_request(req, info.backend_id, info.profile)
+
+
+def _generate(req: GenerateRequest, info: ModelInfo) -> BackendRequest:
+    return generate_request(req, info.backend_id, info.profile)
 
 
 @router.post("/api/embed")
@@ -58,15 +74,19 @@ async def embed(request: Request) -> Response:
     keep = keepalive.seconds(req.keep_alive)
     if not req.model:
         raise model_not_found("")
-    info = await state.catalog.resolve(req.model, not_found=embed_model_not_found(req.model))
-    state.recent.touch(info, keep)
+    route = await state.catalog.route(req.model, not_found=embed_model_not_found(req.model))
+    state.recent.touch(route.primary, keep)
     if not req.input:
         return json_response({"model": req.model, "embeddings": []})
-    breq = embed_request(req, info.backend_id, info.profile)
-    data = await info.backend.client.request_json("POST", breq.endpoint, breq.payload, model=req.model)
-    dims = None if "dimensions" in breq.payload else req.dimensions
-    out = embed_response(req.model, data, dims, {"total_duration": time.perf_counter_ns() - start})
-    return json_response(out, headers=ignored_headers(breq.ignored))
+
+    async def call(info: ModelInfo) -> Response:
+        breq = embed_request(req, info.backend_id, info.profile)
+        data = await info.backend.client.request_json("POST", breq.endpoint, breq.payload, model=req.model)
+        dims = None if "dimensions" in breq.payload else req.dimensions
+        out = embed_response(req.model, data, dims, {"total_duration": time.perf_counter_ns() - start})
+        return json_response(out, headers=ignored_headers(breq.ignored))
+
+    return await with_fallback(route, call)
 
 
 @router.post("/api/embeddings")
@@ -76,10 +96,14 @@ async def embeddings(request: Request) -> Response:
     if not req.model:
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
-    info = await state.catalog.resolve(req.model, not_found=embed_model_not_found(req.model))
-    state.recent.touch(info, keep)
+    route = await state.catalog.route(req.model, not_found=embed_model_not_found(req.model))
+    state.recent.touch(route.primary, keep)
     if not req.prompt:
         return json_response({"embedding": []})
-    breq = embeddings_request(req, info.backend_id)
-    data = await info.backend.client.request_json("POST", breq.endpoint, breq.payload, model=req.model)
-    return json_response({"embedding": vectors(data)[0]}, headers=ignored_headers(breq.ignored))
+
+    async def call(info: ModelInfo) -> Response:
+        breq = embeddings_request(req, info.backend_id)
+        data = await info.backend.client.request_json("POST", breq.endpoint, breq.payload, model=req.model)
+        return json_response({"embedding": vectors(data)[0]}, headers=ignored_headers(breq.ignored))
+
+    return await with_fallback(route, call)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -55,26 +56,28 @@ async def _relay(request: Request, path: str) -> Response:
             raise ProxyError(400, "you must provide a model parameter")
         info = await get_state(request).catalog.resolve(name)
         payload["model"] = info.backend_id
-        response = await info.backend.client.request_raw("POST", path, orjson.dumps(payload))
+        stream = await info.backend.client.request_raw("POST", path, orjson.dumps(payload))
     except ProxyError as exc:
         raise OpenAIError(exc.status, exc.message) from None
+    response = stream.response
     headers = {k: v for k, v in response.headers.items() if k.lower() in _RELAYED_HEADERS}
     if response.content_type != "text/event-stream":
         try:
-            body = await response.read()
+            body = b"".join([chunk async for chunk in stream.chunks()])
+        except ProxyError as exc:
+            raise OpenAIError(exc.status, exc.message) from None
         finally:
-            response.release()
+            stream.close()
         return Response(body, status_code=response.status, headers=headers)
 
-    async def relay() -> Any:
+    async def relay() -> AsyncIterator[bytes]:
         try:
-            async for chunk in response.content.iter_any():
+            async for chunk in stream.chunks():
                 yield chunk
-        except Exception as exc:  # the stream broke: tell the client in SSE, then stop
-            error = openai_error_body(502, f"backend stream failed: {exc or type(exc).__name__}")
-            yield b"data: " + orjson.dumps(error) + b"\n\n"
+        except ProxyError as exc:  # the stream broke: say so in SSE, then stop
+            yield b"data: " + orjson.dumps(openai_error_body(exc.status, exc.message)) + b"\n\n"
         finally:
-            response.close()
+            stream.close()
 
     return StreamingResponse(relay(), status_code=response.status, headers=headers)
 

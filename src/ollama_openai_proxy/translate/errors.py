@@ -25,7 +25,7 @@ def embed_model_not_found(name: str) -> ProxyError:
     return ProxyError(404, f'model "{name}" not found, try pulling it first')
 
 
-_KEY_PATTERN = re.compile(r"(sk-[A-Za-z0-9_\-]{6})[A-Za-z0-9_\-]+|(Bearer\s+)[A-Za-z0-9._\-]+")
+_KEY_PATTERN = re.compile(r"(sk-[A-Za-z0-9_\-]{6})[A-Za-z0-9_\-]+|((?i:bearer)\s+)[A-Za-z0-9._\-]+")
 
 
 def redact(text: str) -> str:

@@ -16,7 +16,7 @@ def seconds(value: float | str | None) -> float | None:
         return None if value is None else float(value)
     text = value.strip()
     sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
+    body = text[1:] if text[:1] in ("+", "-") else text  # one sign at most, as in Go
     if body == "0":
         return 0.0
     pos, total = 0, 0.0

@@ -25,7 +25,7 @@ def canonical(name: str) -> str:
 def is_valid(name: str) -> bool:
     """True when ``name`` is a well-formed Ollama name ``[host/][namespace/]model[:tag]``."""
     path, _, tag = name.partition(":") if name.count(":") <= 1 else (name, "", "")
-    if name.count(":") > 1 or (tag and not _PART.match(tag)):
+    if name.count(":") > 1 or (":" in name and not _PART.match(tag)):
         return False
     parts = path.split("/")
     if not 1 <= len(parts) <= 3 or not all(_PART.match(p) for p in parts):
@@ -38,11 +38,11 @@ def display_name(backend_id: str) -> str:
     if is_valid(backend_id):
         return backend_id if ":" in backend_id else f"{backend_id}:latest"
     path, _, tag = backend_id.partition(":")
-    segments = [s for s in (_BAD.sub("-", p).strip("-") for p in path.split("/")) if s]
+    segments = [s for s in (_BAD.sub("-", p).strip("-.") for p in path.split("/")) if s]
     if len(segments) > 2:
         segments = ["-".join(segments[:-1]), segments[-1]]
     if len(segments) == 2:
         segments[0] = segments[0].replace(".", "-")
-    name = "/".join(segments) or "model"
-    tag = _BAD.sub("-", tag).strip("-") or "latest"
+    name = "/".join(s[:80] for s in segments) or "model"  # each part is at most 80 characters
+    tag = _BAD.sub("-", tag).strip("-.")[:80] or "latest"
     return f"{name}:{tag}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ollama_openai_proxy.translate.errors import ProxyError
@@ -25,13 +26,16 @@ _BOOL = frozenset(
 def _number(key: str, value: Any, kind: str) -> float:
     if isinstance(value, bool):
         raise ProxyError(400, f'option "{key}" must be of type {kind}')
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return value
-    if isinstance(value, str):
+    if isinstance(value, float | str):
         try:
-            return float(value.strip())
+            number = float(value.strip()) if isinstance(value, str) else value
         except ValueError:
             pass
+        else:
+            if math.isfinite(number):  # "nan"/"inf" would crash int() or reach the backend as null
+                return number
     raise ProxyError(400, f'option "{key}" must be of type {kind}')
 
 

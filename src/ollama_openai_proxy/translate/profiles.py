@@ -71,6 +71,8 @@ LLAMACPP = Profile(
     think_style="chat_template_kwargs",
     think_off=True,
     json_mode="object_schema",
+    # llama-server accepts `suffix` on /v1/completions and ignores it; FIM needs its /infill route.
+    suffix=False,
 )
 OPENROUTER = Profile(
     name="openrouter",

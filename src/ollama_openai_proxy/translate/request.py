@@ -103,7 +103,8 @@ def convert_messages(messages: list[Message], ignored: list[str]) -> list[dict[s
             if msg.tool_name:
                 item["name"] = msg.tool_name
         else:
-            item["content"] = _content(content, msg.images)
+            # OpenAI takes image parts in user/system content only; assistant images are reported below.
+            item["content"] = _content(content, None if msg.role == "assistant" else msg.images)
         if msg.thinking and msg.role == "assistant":
             dropped_thinking = True
         if msg.images and msg.role in ("assistant", "tool"):
@@ -125,6 +126,8 @@ def _match_call(msg: Message, pending: list[tuple[str, str]], turn: int) -> str:
         if not msg.tool_name or name == msg.tool_name:
             del pending[i]
             return call_id
+    if pending:  # no call of that name: the earliest unanswered call, as documented above
+        return pending.pop(0)[0]
     return f"call_{turn}_result"
 
 
@@ -192,6 +195,17 @@ def chat_request(req: ChatRequest, model: str, profile: Profile) -> BackendReque
     return BackendRequest("chat/completions", payload, ignored)
 
 
+def _completions_params(payload: dict[str, Any], profile: Profile) -> None:
+    """/v1/completions names two chat parameters differently: ``max_tokens`` (never
+    ``max_completion_tokens``) and ``logprobs`` as the number of alternatives (no ``top_logprobs``);
+    like Ollama towards llama-server, ask for at least one so the sampled tokens' logprobs come back.
+    """
+    if profile.max_tokens_param in payload and profile.max_tokens_param != "max_tokens":
+        payload["max_tokens"] = payload.pop(profile.max_tokens_param)
+    if payload.get("logprobs") is True:
+        payload["logprobs"] = max(payload.pop("top_logprobs", 0), 1)
+
+
 def generate_request(req: GenerateRequest, model: str, profile: Profile) -> BackendRequest:
     """Generate is a one-turn chat unless ``raw`` or ``suffix`` asks for the plain completions endpoint."""
     ignored: list[str] = []
@@ -211,6 +225,7 @@ def generate_request(req: GenerateRequest, model: str, profile: Profile) -> Back
             _format(req.format, profile, payload)
         if req.think is not None:
             ignored.append("think (raw and suffix completions have no reasoning switch)")
+        _completions_params(payload, profile)
         payload["prompt"] = req.prompt or ""
         return BackendRequest("completions", payload, ignored)
     messages: list[dict[str, Any]] = []

@@ -134,6 +134,8 @@ def metrics(
             out["prompt_eval_duration"] = prompt
         if eval_count:
             out["eval_count"] = int(eval_count)
+            if evaluation <= 0:  # one chunk only: clients divide eval_count by eval_duration
+                evaluation = max(end - (clock.first_token or headers), 1)
     elif prompt > 0:
         out["prompt_eval_duration"] = prompt
     if evaluation > 0:
@@ -238,24 +240,28 @@ class StreamTranslator:
         choices = event.get("choices")
         if not choices:
             return []
-        choice = choices[0]
+        choice = choices[0] if isinstance(choices, list) else None
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(choice, dict) or not isinstance(delta, dict | None):
+            raise ProxyError(502, f"backend sent malformed stream data: {data[:200]}")
         if choice.get("finish_reason"):
             self.finish_reason = choice["finish_reason"]
-        delta = choice.get("delta")
         if delta is None:  # completions chunk
             delta = choice
             text = choice.get("text") or ""
         else:
             text = delta.get("content") or ""
         thinking = _reasoning(delta)
-        for fragment in delta.get("tool_calls") or ():
+        fragments = delta.get("tool_calls") or ()
+        for fragment in fragments:
             self._merge_call(fragment)
         logprobs = convert_logprobs(choice.get("logprobs"))
+        if text or thinking or logprobs or fragments:  # tool-call tokens are generated tokens too
+            if not self.clock.first_token:
+                self.clock.first_token = now
+            self.clock.last_token = now
         if not (text or thinking or logprobs):
             return []
-        if not self.clock.first_token:
-            self.clock.first_token = now
-        self.clock.last_token = now
         out = _envelope(self.kind, self.model, text, thinking, False)
         if logprobs:
             out["logprobs"] = logprobs

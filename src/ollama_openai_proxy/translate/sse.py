@@ -31,7 +31,9 @@ class SSEDecoder:
                 line = line[:-1]
             if not line:
                 if data:
-                    events.append("\n".join(data))
+                    event = "\n".join(data)
+                    if event:  # an event whose data is empty is not dispatched (WHATWG)
+                        events.append(event)
                     data.clear()
                 continue
             if line.startswith(b"data:"):

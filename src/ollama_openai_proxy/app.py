@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,8 +19,11 @@ from ollama_openai_proxy import __version__
 from ollama_openai_proxy.backends.catalog import Catalog
 from ollama_openai_proxy.backends.client import BackendClient, close_all
 from ollama_openai_proxy.config import Settings, load_settings
+from ollama_openai_proxy.middleware import ProxyMiddleware
+from ollama_openai_proxy.observability import configure_logging, count_retry
 from ollama_openai_proxy.routes import inference, meta, models, openai
 from ollama_openai_proxy.routes.common import json_response
+from ollama_openai_proxy.server import install_drain_on_signals
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.translate.errors import ProxyError
 
@@ -27,9 +32,7 @@ log = logging.getLogger("ollama_openai_proxy")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     clients = [BackendClient(b) for b in settings.backends()]
     state = ProxyState(
         settings=settings,
@@ -40,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The first listing is fetched in the background so start-up never waits on a backend.
+        install_drain_on_signals(settings.shutdown_grace)
         refresher = asyncio.create_task(_keep_listings_fresh(state.catalog))
         yield
         refresher.cancel()
@@ -57,7 +61,45 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (meta, models, inference, openai):
         app.include_router(module.router)
     _install_error_handlers(app)
+    for client in clients:
+        client.on_retry = lambda c, status: count_retry(c.name, status)
+    app.add_middleware(ProxyMiddleware, settings=settings)
+    origins = cors_origins(settings.origins)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"] if "*" in origins else [],
+        allow_origin_regex=None if "*" in origins else origin_regex(origins),
+        allow_methods=["*"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "User-Agent",
+            "Accept",
+            "X-Requested-With",
+            "OpenAI-Beta",
+            "X-Request-ID",
+            "x-stainless-*",
+        ],
+        expose_headers=["X-Request-ID", "X-Ollama-Proxy-Ignored"],
+    )
     return app
+
+
+# Ollama's built-in allowed origins; OLLAMA_ORIGINS adds to them (comma-separated, "*" wildcards).
+DEFAULT_ORIGINS = [
+    f"{scheme}://{host}{port}"
+    for scheme in ("http", "https")
+    for host in ("localhost", "127.0.0.1", "0.0.0.0", "[::1]")
+    for port in ("", ":*")
+] + ["app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*"]
+
+
+def cors_origins(extra: str) -> list[str]:
+    return DEFAULT_ORIGINS + [o.strip() for o in extra.split(",") if o.strip()]
+
+
+def origin_regex(origins: list[str]) -> str:
+    return "^(" + "|".join(re.escape(o).replace(r"\*", ".*") for o in origins) + ")$"
 
 
 async def _keep_listings_fresh(catalog: Catalog) -> None:

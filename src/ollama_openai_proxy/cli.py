@@ -55,21 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         return doctor.run_check(settings) if args.command != "models" else doctor.run_models(settings)
     host = args.host or host
     port = args.port or port
-    return serve(host, port, args.workers or 1, settings.log_level)
+    from ollama_openai_proxy.server import serve
 
-
-def serve(host: str, port: int, workers: int, log_level: str) -> int:
-    import uvicorn
-
-    uvicorn.run(
-        "ollama_openai_proxy.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=30,
-    )
-    return 0
+    return serve(host, port, args.workers or 1, settings.log_level, settings.shutdown_grace)

@@ -102,12 +102,31 @@ class Exposure(BaseModel):
     deny: list[str] = Field(default_factory=list)
 
 
+class ApiKey(BaseModel):
+    """An inbound API key, read from the environment variable ``key_env``, allowed the ``models`` globs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    key_env: str
+    models: list[str] = Field(default_factory=lambda: ["*"])
+
+
+class AuthConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keys: list[ApiKey] = Field(default_factory=list)
+    # Send each client's own bearer key to the backend instead of the configured one.
+    forward_client_key: bool = False
+
+
 class FileConfig(BaseModel):
     """The configuration file (YAML)."""
 
     model_config = ConfigDict(extra="forbid")
 
     backends: list[BackendConfig] = Field(min_length=1)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     aliases: dict[str, Alias] = Field(default_factory=dict)
     models: dict[str, ModelOverride] = Field(default_factory=dict)
     expose: Exposure = Field(default_factory=Exposure)
@@ -188,9 +207,18 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(600.0, gt=0)
     models_ttl: float = Field(30.0, ge=0)
-    default_context_length: int = Field(8192, gt=0)
     reported_version: str | None = None
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    # Logs request and response bodies (keys redacted). Off by default: prompts are private.
+    log_bodies: bool = False
+    # Inbound API keys, comma-separated; with any key set every route but the liveness probes needs one.
+    api_keys: SecretStr | None = None
+    forward_client_key: bool = False
+    origins: str = Field("", validation_alias=AliasChoices("OLLAMA_ORIGINS"))
+    allow_any_host: bool = False
+    max_body_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    shutdown_grace: float = Field(25.0, ge=0)
     _file_config: FileConfig | None = PrivateAttr(None)
 
     @field_validator("openai_base_url")
@@ -227,6 +255,26 @@ class Settings(BaseSettings):
                 ),
             )
         ]
+
+    def inbound_keys(self) -> dict[str, tuple[str, list[str]]]:
+        """Accepted API keys → (key name, allowed model globs). Empty: no authentication."""
+        keys: dict[str, tuple[str, list[str]]] = {}
+        if self.api_keys is not None:
+            for i, key in enumerate(k.strip() for k in self.api_keys.get_secret_value().split(",")):
+                if key:
+                    keys[key] = (f"key{i + 1}", ["*"])
+        file = self.file_config()
+        for i, entry in enumerate(file.auth.keys if file else []):
+            value = os.environ.get(entry.key_env, "")
+            if not value:
+                raise ConfigError(f"auth.keys[{i}].key_env: environment variable {entry.key_env} is not set")
+            keys[value] = (entry.name, entry.models)
+        return keys
+
+    @property
+    def forwards_client_key(self) -> bool:
+        file = self.file_config()
+        return self.forward_client_key or bool(file and file.auth.forward_client_key)
 
     def listen_address(self) -> tuple[str, int]:
         return parse_ollama_host(self.ollama_host)
@@ -277,7 +325,7 @@ def load_settings() -> Settings:
     try:
         settings = Settings()
         settings.backends()
-        settings.file_config()
+        settings.inbound_keys()
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -65,6 +66,18 @@ class RetryBudget:
         return False
 
 
+_OPEN_STREAMS: weakref.WeakSet[BackendStream] = weakref.WeakSet()
+_drain_deadline: float | None = None
+
+
+def begin_drain(grace: float) -> None:
+    """Shutting down: every open stream gets until ``grace`` seconds from now, then ends with an error."""
+    global _drain_deadline
+    _drain_deadline = asyncio.get_running_loop().time() + grace
+    for stream in list(_OPEN_STREAMS):
+        stream.drain(_drain_deadline)
+
+
 class BackendStream:
     """An open 2xx streamed response: iterate its raw byte chunks, then close it (releases the slot)."""
 
@@ -75,6 +88,17 @@ class BackendStream:
         self._backend = backend
         self._deadline = deadline
         self._closed = False
+        self._timer: asyncio.Timeout | None = None
+        if _drain_deadline is not None:
+            self.drain(_drain_deadline)
+        _OPEN_STREAMS.add(self)
+
+    def drain(self, deadline: float) -> None:
+        self._deadline = deadline if self._deadline is None else min(self._deadline, deadline)
+        if self._timer is not None:
+            when = self._timer.when()
+            if when is None or when > deadline:
+                self._timer.reschedule(deadline)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         backend = self._backend
@@ -83,6 +107,7 @@ class BackendStream:
         content = self.response.content
         try:
             async with asyncio.timeout(None) as timer:
+                self._timer = timer
                 while True:
                     limit = loop.time() + idle
                     timer.reschedule(limit if self._deadline is None else min(limit, self._deadline))
@@ -91,6 +116,10 @@ class BackendStream:
                         return
                     yield chunk
         except TimeoutError:
+            if _drain_deadline is not None and loop.time() >= _drain_deadline:
+                raise ProxyError(
+                    503, "the proxy is shutting down; the answer was cut short, retry it"
+                ) from None
             if self._deadline is not None and loop.time() >= self._deadline:
                 raise ProxyError(504, f"backend {backend.name} exceeded the total timeout") from None
             raise ProxyError(504, f"backend {backend.name} sent nothing for {idle:g}s") from None
@@ -258,12 +287,20 @@ class BackendClient:
             return False  # the backend asks for a longer pause than a client should wait
         return self.budget.withdraw()
 
-    async def request_json(self, method: str, path: str, payload: Any = None, *, model: str = "") -> Any:
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        *,
+        model: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         """Send JSON, return the decoded 2xx JSON answer; anything else raises ProxyError."""
         body = None if payload is None else orjson.dumps(payload)
 
         async def attempt() -> Any:
-            response = await self._send(method, path, body)
+            response = await self._send(method, path, body, headers)
             await self._check(response, model)
             return await self._read(response)
 
@@ -306,12 +343,14 @@ class BackendClient:
             raise
         return BackendStream(response, self, deadline)
 
-    async def stream(self, path: str, payload: Any, *, model: str = "") -> BackendStream:
+    async def stream(
+        self, path: str, payload: Any, *, model: str = "", headers: dict[str, str] | None = None
+    ) -> BackendStream:
         """Start a streamed call; failures before the first byte raise (and may be retried)."""
         body = orjson.dumps(payload)
 
         async def attempt() -> aiohttp.ClientResponse:
-            response = await self._send("POST", path, body)
+            response = await self._send("POST", path, body, headers)
             await self._check(response, model)
             return response
 

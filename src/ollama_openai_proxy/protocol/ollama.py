@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ThinkValue = bool | Literal["low", "medium", "high", "max"]
@@ -18,10 +19,15 @@ class _Request(BaseModel):
         return sorted(self.model_extra or {})
 
 
+def _json(value: Any) -> str:
+    """A rejected value as the client wrote it (JSON), not as Python prints it."""
+    return orjson.dumps(value, default=str).decode()
+
+
 def _check_think(value: Any) -> Any:
     if value is None or isinstance(value, bool) or value in THINK_LEVELS:
         return value
-    shown = f'"{value}"' if isinstance(value, str) else repr(value)
+    shown = f'"{value}"' if isinstance(value, str) else _json(value)
     raise ValueError(f'invalid think value: {shown} (must be "high", "medium", "low", "max", true, or false)')
 
 
@@ -87,7 +93,7 @@ class _Inference(_Request):
     def _format(cls, value: Any) -> Any:
         if value is None or value == "" or value == "json" or isinstance(value, dict):
             return value or None
-        raise ValueError(f'invalid format: {value!r}; expected "json" or a valid JSON Schema object')
+        raise ValueError(f'invalid format: {_json(value)}; expected "json" or a valid JSON Schema object')
 
     @property
     def streaming(self) -> bool:

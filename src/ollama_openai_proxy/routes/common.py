@@ -14,6 +14,9 @@ from starlette.responses import Response, StreamingResponse
 
 from ollama_openai_proxy.backends.catalog import ModelInfo, Route
 from ollama_openai_proxy.backends.client import BackendStream, RetryableBackendError
+from ollama_openai_proxy.middleware import model_allowed, request_context
+from ollama_openai_proxy.observability import RequestContext
+from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.request import BackendRequest
 from ollama_openai_proxy.translate.response import (
@@ -79,22 +82,46 @@ def ignored_headers(ignored: list[str]) -> dict[str, str] | None:
     return {IGNORED_HEADER: text.encode("ascii", "backslashreplace").decode("ascii")}
 
 
-async def with_fallback(route: Route, call: Callable[[ModelInfo], Awaitable[T]]) -> T:
+def context(request: Request) -> RequestContext:
+    """The request's context, made by ProxyMiddleware (or a bare one when the app runs without it)."""
+    state = request.scope.setdefault("state", {})
+    ctx = request_context(state)
+    if ctx is None:
+        ctx = RequestContext("", request.method, request.url.path)
+        state["ctx"] = ctx
+    return ctx
+
+
+async def find_route(request: Request, name: str, *, not_found: ProxyError | None = None) -> Route:
+    """The backends for a model name, once the caller's API key is known to be allowed it."""
+    ctx = context(request)
+    if name and not model_allowed(ctx, name):
+        raise ProxyError(403, f"this API key may not use model '{name}'")
+    route = await get_state(request).catalog.route(name, not_found=not_found)
+    ctx.model = route.name
+    return route
+
+
+def backend_auth(request: Request) -> dict[str, str] | None:
+    """In forward_client_key mode, the client's own key goes to the backend."""
+    key = context(request).client_key
+    return {"Authorization": f"Bearer {key}"} if key else None
+
+
+async def with_fallback(ctx: RequestContext, route: Route, call: Callable[[ModelInfo], Awaitable[T]]) -> T:
     """Try the route's candidates in order; a backend failure before any byte was sent moves on."""
     for info in route.candidates[:-1]:
+        ctx.backend = info.backend.client.name
         try:
             return await call(info)
         except RetryableBackendError as exc:
-            log.warning(
-                "backend %s failed for %s, falling back: %s",
-                info.backend.client.name,
-                route.name,
-                exc.message,
-            )
+            log.warning("backend %s failed for %s, falling back: %s", ctx.backend, route.name, exc.message)
+    ctx.backend = route.candidates[-1].backend.client.name
     return await call(route.candidates[-1])
 
 
 async def run_inference(
+    request: Request,
     kind: Kind,
     model: str,
     route: Route,
@@ -103,6 +130,8 @@ async def run_inference(
     streaming: bool,
 ) -> Response:
     """Send one translated chat/generate request and answer in Ollama's shape, streamed or not."""
+    ctx = context(request)
+    auth = backend_auth(request)
 
     async def call(info: ModelInfo) -> Response:
         breq = build(info)
@@ -110,40 +139,54 @@ async def run_inference(
         headers = ignored_headers(breq.ignored)
         clock.sent = time.perf_counter_ns()
         if not streaming:
-            data = await client.request_json("POST", breq.endpoint, breq.payload, model=model)
+            data = await client.request_json("POST", breq.endpoint, breq.payload, model=model, headers=auth)
             if not isinstance(data, dict):
                 raise ProxyError(502, "backend returned an unexpected response")
             out = completion_to_ollama(kind, model, data, clock, time.perf_counter_ns())
+            ctx.prompt_tokens = out.get("prompt_eval_count", 0)
+            ctx.completion_tokens = out.get("eval_count", 0)
             return json_response(out, headers=headers)
-        stream = await client.stream(breq.endpoint, breq.payload, model=model)
+        stream = await client.stream(breq.endpoint, breq.payload, model=model, headers=auth)
         clock.headers = time.perf_counter_ns()
-        body = ndjson_lines(stream, StreamTranslator(kind, model, clock))
+        body = ndjson_lines(stream, StreamTranslator(kind, model, clock), ctx)
         return StreamingResponse(body, media_type=NDJSON_TYPE, headers=headers)
 
-    return await with_fallback(route, call)
+    return await with_fallback(ctx, route, call)
 
 
-async def ndjson_lines(stream: BackendStream, translator: StreamTranslator) -> AsyncIterator[bytes]:
+async def ndjson_lines(
+    stream: BackendStream, translator: StreamTranslator, ctx: RequestContext
+) -> AsyncIterator[bytes]:
     """Relay one backend SSE stream as Ollama NDJSON; any failure ends it with an ``error`` line."""
     decoder = SSEDecoder()
     clock = time.perf_counter_ns
+    pending: list[bytes] = []  # translated, not yet written: kept when a later event in the chunk fails
     try:
         async for chunk in stream.chunks():
-            out = [line for data in decoder.feed(chunk) for line in translator.feed(data, clock())]
-            if out:
-                yield b"".join(out)
+            for data in decoder.feed(chunk):
+                pending += translator.feed(data, clock())
+            if pending:
+                yield b"".join(pending)
+                pending = []
             if translator.finished:
                 break
         else:
-            tail = [line for data in decoder.close() for line in translator.feed(data, clock())]
-            if tail:
-                yield b"".join(tail)
+            for data in decoder.close():
+                pending += translator.feed(data, clock())
+            if pending:
+                yield b"".join(pending)
+                pending = []
         if not translator.complete:
             yield error_line("backend closed the stream before it finished")
             return
         yield b"".join(translator.finish(clock()))
     except ProxyError as exc:
         log.warning("stream ended with an error: %s", exc.message)
-        yield error_line(exc.message)
+        ctx.error = exc.message
+        yield b"".join(pending) + error_line(exc.message)
     finally:
         stream.close()
+        first = translator.clock.first_token
+        ctx.ttft_ns = first - translator.clock.start if first else 0
+        ctx.prompt_tokens = translator.final_metrics.get("prompt_eval_count", 0)
+        ctx.completion_tokens = translator.final_metrics.get("eval_count", 0)

@@ -12,6 +12,9 @@ from starlette.responses import Response
 from ollama_openai_proxy.backends.catalog import ModelInfo
 from ollama_openai_proxy.protocol.ollama import ChatRequest, EmbeddingsRequest, EmbedRequest, GenerateRequest
 from ollama_openai_proxy.routes.common import (
+    backend_auth,
+    context,
+    find_route,
     ignored_headers,
     json_response,
     parse,
@@ -36,12 +39,12 @@ async def chat(request: Request) -> Response:
     if not req.model:
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
-    route = await state.catalog.route(req.model)
+    route = await find_route(request, req.model)
     state.recent.touch(route.primary, keep)
     if not req.messages:
         return json_response(load_reply("chat", req.model, "unload" if keep == 0 else "load"))
     build = partial(_chat, req)
-    return await run_inference("chat", req.model, route, build, clock, req.streaming)
+    return await run_inference(request, "chat", req.model, route, build, clock, req.streaming)
 
 
 @router.post("/api/generate")
@@ -50,12 +53,12 @@ async def generate(request: Request) -> Response:
     state = get_state(request)
     req = await parse(request, GenerateRequest)
     keep = keepalive.seconds(req.keep_alive)
-    route = await state.catalog.route(req.model)
+    route = await find_route(request, req.model)
     state.recent.touch(route.primary, keep)
     if not req.prompt and not req.suffix:
         return json_response(load_reply("generate", req.model, "unload" if keep == 0 else "load"))
     build = partial(_generate, req)
-    return await run_inference("generate", req.model, route, build, clock, req.streaming)
+    return await run_inference(request, "generate", req.model, route, build, clock, req.streaming)
 
 
 def _chat(req: ChatRequest, info: ModelInfo) -> BackendRequest:
@@ -74,19 +77,21 @@ async def embed(request: Request) -> Response:
     keep = keepalive.seconds(req.keep_alive)
     if not req.model:
         raise model_not_found("")
-    route = await state.catalog.route(req.model, not_found=embed_model_not_found(req.model))
+    route = await find_route(request, req.model, not_found=embed_model_not_found(req.model))
     state.recent.touch(route.primary, keep)
     if not req.input:
         return json_response({"model": req.model, "embeddings": []})
 
     async def call(info: ModelInfo) -> Response:
         breq = embed_request(req, info.backend_id, info.profile)
-        data = await info.backend.client.request_json("POST", breq.endpoint, breq.payload, model=req.model)
+        data = await info.backend.client.request_json(
+            "POST", breq.endpoint, breq.payload, model=req.model, headers=backend_auth(request)
+        )
         dims = None if "dimensions" in breq.payload else req.dimensions
         out = embed_response(req.model, data, dims, {"total_duration": time.perf_counter_ns() - start})
         return json_response(out, headers=ignored_headers(breq.ignored))
 
-    return await with_fallback(route, call)
+    return await with_fallback(context(request), route, call)
 
 
 @router.post("/api/embeddings")
@@ -96,14 +101,16 @@ async def embeddings(request: Request) -> Response:
     if not req.model:
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
-    route = await state.catalog.route(req.model, not_found=embed_model_not_found(req.model))
+    route = await find_route(request, req.model, not_found=embed_model_not_found(req.model))
     state.recent.touch(route.primary, keep)
     if not req.prompt:
         return json_response({"embedding": []})
 
     async def call(info: ModelInfo) -> Response:
         breq = embeddings_request(req, info.backend_id)
-        data = await info.backend.client.request_json("POST", breq.endpoint, breq.payload, model=req.model)
+        data = await info.backend.client.request_json(
+            "POST", breq.endpoint, breq.payload, model=req.model, headers=backend_auth(request)
+        )
         return json_response({"embedding": vectors(data)[0]}, headers=ignored_headers(breq.ignored))
 
-    return await with_fallback(route, call)
+    return await with_fallback(context(request), route, call)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from ollama_openai_proxy import OLLAMA_COMPAT_VERSION, __version__
+from ollama_openai_proxy.observability import metrics_text
 from ollama_openai_proxy.routes.common import json_response
 from ollama_openai_proxy.state import get_state
 
@@ -28,3 +30,24 @@ async def version(request: Request) -> Response:
 async def health() -> Response:
     """Liveness: answers without touching any backend."""
     return json_response({"status": "ok", "version": __version__})
+
+
+@router.api_route("/ready", methods=["GET", "HEAD"])
+async def ready(request: Request) -> Response:
+    """Readiness: ready once a backend answered its last listing. Reads the catalog's cached state
+    (refreshed in the background), so probes never reach a backend."""
+    backends = get_state(request).catalog.backends
+    status = {
+        b.client.name: "ok" if b.fetched_at and b.last_error is None else (b.last_error or "not checked yet")
+        for b in backends
+    }
+    is_ready = any(b.fetched_at and (b.last_error is None or not b.listing_supported) for b in backends)
+    return json_response(
+        {"status": "ready" if is_ready else "not ready", "backends": status}, status=200 if is_ready else 503
+    )
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    """Prometheus metrics (shared across Uvicorn workers when PROMETHEUS_MULTIPROC_DIR is set)."""
+    return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ollama_openai_proxy.middleware import model_allowed
 from ollama_openai_proxy.protocol.ollama import CopyRequest, NamedRequest
-from ollama_openai_proxy.routes.common import json_response, parse
+from ollama_openai_proxy.routes.common import context, find_route, json_response, parse
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.metadata import ps_entry, show_response, tags_entry
@@ -26,8 +27,9 @@ def _tagged(name: str) -> str:
 
 @router.api_route("/api/tags", methods=["GET", "HEAD"])
 async def tags(request: Request) -> Response:
+    ctx = context(request)
     models = await get_state(request).catalog.models()
-    return json_response({"models": [tags_entry(m) for m in models]})
+    return json_response({"models": [tags_entry(m) for m in models if model_allowed(ctx, m.name)]})
 
 
 @router.post("/api/show")
@@ -36,7 +38,7 @@ async def show(request: Request) -> Response:
     if not req.target:
         raise ProxyError(400, "model is required")
     not_found = ProxyError(404, f"model '{_tagged(req.target)}' not found")
-    info = await get_state(request).catalog.resolve(req.target, not_found=not_found)
+    info = (await find_route(request, req.target, not_found=not_found)).primary
     return json_response(show_response(info, request.headers.get("user-agent", "")))
 
 
@@ -53,7 +55,7 @@ async def pull(request: Request) -> Response:
     if not req.target:
         raise ProxyError(400, "model is required")
     message = f"pull model manifest: model '{req.target}' is not served by any configured backend"
-    info = await get_state(request).catalog.resolve(req.target, not_found=ProxyError(404, message))
+    info = (await find_route(request, req.target, not_found=ProxyError(404, message))).primary
     if req.stream is False:
         return json_response({"status": "success"})
     steps = [
@@ -94,9 +96,7 @@ async def copy(request: Request) -> Response:
     req = await parse(request, CopyRequest)
     if not req.source or not req.destination:
         raise ProxyError(400, "source and destination are required")
-    await get_state(request).catalog.resolve(
-        req.source, not_found=ProxyError(404, f'model "{req.source}" not found')
-    )
+    await find_route(request, req.source, not_found=ProxyError(404, f'model "{req.source}" not found'))
     raise ProxyError(
         501, "copy is not supported by this proxy version: models come from the configured backends"
     )
@@ -107,7 +107,7 @@ async def delete(request: Request) -> Response:
     req = await parse(request, NamedRequest)
     if not req.target:
         raise ProxyError(400, "model is required")
-    info = await get_state(request).catalog.resolve(req.target)
+    info = (await find_route(request, req.target)).primary
     raise ProxyError(
         400,
         f"model '{req.target}' is served by backend {info.backend.client.name} and cannot be deleted here",

@@ -10,7 +10,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ollama_openai_proxy.routes.common import json_response, read_json
+from ollama_openai_proxy.middleware import model_allowed
+from ollama_openai_proxy.routes.common import backend_auth, context, find_route, json_response, read_json
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import ProxyError
 
@@ -34,7 +35,8 @@ def _model_object(name: str, created: int, owner: str) -> dict[str, Any]:
 
 @router.get("/v1/models")
 async def list_models(request: Request) -> Response:
-    models = await get_state(request).catalog.models()
+    ctx = context(request)
+    models = [m for m in await get_state(request).catalog.models() if model_allowed(ctx, m.name)]
     data = [_model_object(m.name, m.created, m.owned_by) for m in models]
     return json_response({"object": "list", "data": data})
 
@@ -42,7 +44,7 @@ async def list_models(request: Request) -> Response:
 @router.get("/v1/models/{model:path}")
 async def get_model(model: str, request: Request) -> Response:
     try:
-        info = await get_state(request).catalog.resolve(model)
+        info = (await find_route(request, model)).primary
     except ProxyError as exc:
         raise OpenAIError(exc.status, f"model '{model}' not found") from None
     return json_response(_model_object(model, info.created, info.owned_by))
@@ -54,9 +56,12 @@ async def _relay(request: Request, path: str) -> Response:
         name = payload.get("model")
         if not isinstance(name, str) or not name:
             raise ProxyError(400, "you must provide a model parameter")
-        info = await get_state(request).catalog.resolve(name)
+        info = (await find_route(request, name)).primary
         payload["model"] = info.backend_id
-        stream = await info.backend.client.request_raw("POST", path, orjson.dumps(payload))
+        context(request).backend = info.backend.client.name
+        stream = await info.backend.client.request_raw(
+            "POST", path, orjson.dumps(payload), headers=backend_auth(request)
+        )
     except ProxyError as exc:
         raise OpenAIError(exc.status, exc.message) from None
     response = stream.response

@@ -217,6 +217,7 @@ class StreamTranslator:
         self.timings: dict[str, Any] | None = None
         self.finished = False  # [DONE] seen
         self._calls: dict[int, dict[str, Any]] = {}
+        self.final_metrics: dict[str, int] = {}
 
     def feed(self, data: str, now: int) -> list[bytes]:
         """One SSE ``data`` payload → zero or more NDJSON lines. Raises ProxyError on a backend error."""
@@ -299,7 +300,8 @@ class StreamTranslator:
             lines.append(line(out))
         final = _envelope(self.kind, self.model, "", "", True)
         final["done_reason"] = done_reason(self.finish_reason)
-        final.update(metrics(self.clock, now, self.usage, self.timings))
+        self.final_metrics = metrics(self.clock, now, self.usage, self.timings)
+        final.update(self.final_metrics)
         lines.append(line(final))
         return lines
 

@@ -1,0 +1,214 @@
+"""One ASGI middleware for every request: request id, host guard, API keys, body limit,
+cancellation on client disconnect, and the access log and metrics when the answer is done."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import ipaddress
+import socket
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ollama_openai_proxy.config import Settings
+from ollama_openai_proxy.observability import IN_FLIGHT, RequestContext, access_log, record
+from ollama_openai_proxy.translate.errors import ProxyError
+
+# Liveness probes answer without a key: orchestrators and the Ollama CLI's heartbeat (HEAD /) call them.
+PUBLIC_PATHS = frozenset({"/", "/health"})
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal")
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_allowed(host: str) -> bool:
+    """Ollama's DNS-rebinding guard: only local, private or own names may reach a loopback server."""
+    name = host.lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    if name in ("", "localhost") or name.endswith(_LOCAL_SUFFIXES) or name == socket.gethostname().lower():
+        return True
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_unspecified or ip.is_link_local
+
+
+def model_allowed(ctx: RequestContext, name: str) -> bool:
+    lowered = name.lower()
+    return any(fnmatch.fnmatchcase(lowered, p.lower()) for p in ctx.allowed_models)
+
+
+class ProxyMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.keys = settings.inbound_keys()
+        self.forward_key = settings.forwards_client_key
+        self.guard_host = not settings.allow_any_host and is_loopback(settings.listen_address()[0])
+        self.max_body = settings.max_body_bytes
+        self.log_bodies = settings.log_bodies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        host = auth = request_id = ""
+        length = -1
+        for key, value in scope["headers"]:
+            if key == b"host":
+                host = value.decode("latin-1")
+            elif key == b"authorization":
+                auth = value.decode("latin-1")
+            elif key == b"content-length":
+                length = int(value) if value.isdigit() else -1
+            elif key == b"x-request-id":
+                request_id = value.decode("latin-1")[:128]
+        ctx = RequestContext(request_id or uuid.uuid4().hex, scope["method"], scope["path"])
+        scope.setdefault("state", {})["ctx"] = ctx
+        rid_header = (b"x-request-id", ctx.request_id.encode("latin-1"))
+        IN_FLIGHT.inc()
+        try:
+            refusal = self._refuse(ctx, host, auth, length, scope["path"])
+            if refusal is not None:
+                await self._answer(send, ctx, *refusal, rid_header)
+            else:
+                await self._run(scope, receive, send, ctx, rid_header)
+        finally:
+            IN_FLIGHT.dec()
+            route = scope.get("route")
+            ctx.route = getattr(route, "path", "") or ctx.route
+            duration = time.perf_counter() - start
+            record(ctx, duration)
+            access_log.info(
+                "request",
+                request_id=ctx.request_id,
+                method=ctx.method,
+                path=ctx.path,
+                route=ctx.route,
+                model=ctx.model or None,
+                backend=ctx.backend or None,
+                status=ctx.status,
+                duration_ms=round(duration * 1000, 3),
+                ttft_ms=round(ctx.ttft_ns / 1e6, 3) if ctx.ttft_ns else None,
+                prompt_tokens=ctx.prompt_tokens or None,
+                completion_tokens=ctx.completion_tokens or None,
+                key=ctx.key_name or None,
+                error=ctx.error or None,
+            )
+
+    def _refuse(
+        self, ctx: RequestContext, host: str, auth: str, length: int, path: str
+    ) -> tuple[int, bytes] | None:
+        if self.guard_host and not host_allowed(host):
+            ctx.error = f"host {host!r} refused (DNS rebinding guard)"
+            return 403, b""
+        if path not in PUBLIC_PATHS:
+            bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+            if self.forward_key:
+                if not bearer:
+                    return 401, orjson.dumps(
+                        {"error": "unauthorized: send your backend API key as Authorization: Bearer <key>"}
+                    )
+                ctx.client_key = bearer
+            elif self.keys:
+                entry = self.keys.get(bearer)
+                if entry is None:
+                    ctx.error = "missing or unknown API key"
+                    return 401, orjson.dumps(
+                        {"error": "unauthorized: missing or invalid API key (Authorization: Bearer <key>)"}
+                    )
+                ctx.key_name, ctx.allowed_models = entry
+        if length > self.max_body:
+            return 413, orjson.dumps(
+                {"error": f"request body too large: {length} bytes, the limit is {self.max_body}"}
+            )
+        return None
+
+    async def _answer(
+        self, send: Send, ctx: RequestContext, status: int, body: bytes, rid: tuple[bytes, bytes]
+    ) -> None:
+        ctx.status = status
+        headers = [rid, (b"content-length", str(len(body)).encode())]
+        if body:
+            headers.append((b"content-type", b"application/json; charset=utf-8"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, rid: tuple[bytes, bytes]
+    ) -> None:
+        disconnected = asyncio.Event()
+        body_done = response_done = False
+        received = 0
+        watcher: asyncio.Task[None] | None = None
+        app_task: asyncio.Task[None] | None = None
+
+        async def watch() -> None:
+            # The body is read: the only message left is the client going away. Stop the work then.
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected.set()
+            if app_task is not None and not app_task.done() and not response_done:
+                app_task.cancel()
+
+        async def wrapped_receive() -> Message:
+            nonlocal body_done, received, watcher
+            if body_done:
+                await disconnected.wait()
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise ProxyError(413, f"request body too large: the limit is {self.max_body} bytes")
+                if not message.get("more_body", False):
+                    body_done = True
+                    watcher = asyncio.create_task(watch())
+            elif message["type"] == "http.disconnect":
+                disconnected.set()
+            return message
+
+        async def wrapped_send(message: Message) -> None:
+            nonlocal response_done
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                response_done = True
+            elif message["type"] == "http.response.start":
+                ctx.status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid]
+            await send(message)
+
+        app_task = asyncio.ensure_future(self.app(scope, wrapped_receive, wrapped_send))
+        try:
+            await app_task
+        except asyncio.CancelledError:
+            if not disconnected.is_set():
+                raise
+            ctx.error = "client disconnected"
+            if not ctx.status:
+                ctx.status = 499  # nginx's "client closed request", as Ollama reports cancellations
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await watcher
+
+
+def request_context(scope_state: dict[str, Any]) -> RequestContext | None:
+    ctx = scope_state.get("ctx")
+    return ctx if isinstance(ctx, RequestContext) else None

@@ -1,0 +1,125 @@
+"""Prometheus metrics, structured JSON logs and the per-request context they are filled from."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+_MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+REQUESTS = Counter(
+    "ollama_proxy_requests",
+    "Requests answered, by route, model, backend and HTTP status",
+    ["route", "model", "backend", "status"],
+)
+DURATION = Histogram(
+    "ollama_proxy_request_duration_seconds",
+    "Time from request to the last byte of the answer",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+TTFT = Histogram(
+    "ollama_proxy_time_to_first_token_seconds",
+    "Time from request to the first generated token",
+    ["route", "model"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+TOKENS = Counter("ollama_proxy_tokens", "Tokens reported by backends", ["kind", "model", "backend"])
+BACKEND_ERRORS = Counter("ollama_proxy_backend_errors", "Failed backend calls", ["backend", "status"])
+RETRIES = Counter("ollama_proxy_retries", "Backend calls retried", ["backend", "status"])
+IN_FLIGHT = Gauge("ollama_proxy_in_flight_requests", "Requests being answered", multiprocess_mode="livesum")
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What one request did, filled in as it goes, logged and counted when it ends."""
+
+    request_id: str
+    method: str
+    path: str
+    route: str = ""
+    model: str = ""
+    backend: str = ""
+    status: int = 0
+    key_name: str = ""
+    allowed_models: list[str] = field(default_factory=lambda: ["*"])
+    client_key: str | None = None  # the client's bearer key, for forward_client_key mode
+    ttft_ns: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str = ""
+
+
+def record(ctx: RequestContext, duration: float) -> None:
+    route = ctx.route or "unmatched"
+    REQUESTS.labels(route, ctx.model, ctx.backend, str(ctx.status)).inc()
+    DURATION.labels(route).observe(duration)
+    if ctx.ttft_ns:
+        TTFT.labels(route, ctx.model).observe(ctx.ttft_ns / 1e9)
+    if ctx.prompt_tokens:
+        TOKENS.labels("prompt", ctx.model, ctx.backend).inc(ctx.prompt_tokens)
+    if ctx.completion_tokens:
+        TOKENS.labels("completion", ctx.model, ctx.backend).inc(ctx.completion_tokens)
+    if ctx.backend and ctx.status >= 500:
+        BACKEND_ERRORS.labels(ctx.backend, str(ctx.status)).inc()
+
+
+def count_retry(backend: str, status: str) -> None:
+    RETRIES.labels(backend, status).inc()
+
+
+def metrics_text() -> bytes:
+    if _MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest()
+
+
+def _orjson_dumps(obj: Any, **_: Any) -> str:
+    return orjson.dumps(obj, default=str).decode()
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    """JSON lines (or readable text) on stderr, for the proxy's own logs and Uvicorn's."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+access_log = structlog.stdlib.get_logger("ollama_openai_proxy.access")

@@ -19,8 +19,9 @@ class ServedProxy:
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on")
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -51,6 +52,8 @@ def backend() -> Iterator[FakeBackend]:
             {"id": "test-model", "object": "model", "owned_by": "test", "created": 1700000000},
             {"id": "org/Model-Name:free", "object": "model", "owned_by": "test"},
             {"id": "text-embedding-small", "object": "model", "owned_by": "test"},
+            # Not a valid Ollama name (four path segments): listed under a readable alias.
+            {"id": "accounts/fireworks/models/llama-v3p1-8b", "object": "model", "owned_by": "test"},
         ]
     ).start()
     yield fake

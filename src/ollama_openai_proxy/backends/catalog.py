@@ -312,6 +312,14 @@ class Catalog:
             if not state.listing_supported and "*" in state.patterns:
                 backend_id = name.removesuffix(":latest")
                 return Route(name, [self._declared(state, backend_id)])
+        down = [s for s in self.backends if s.listing_supported and s.last_error is not None]
+        if down:
+            # Unknown here may just mean "on a backend we cannot reach": a 404 would send the Ollama
+            # CLI off to pull the model, so say what is really wrong.
+            reasons = "; ".join(f"{s.client.name}: {s.last_error}" for s in down)
+            raise ProxyError(
+                502, f"model '{name}' is not available: backends could not be reached ({reasons})"
+            )
         raise not_found or model_not_found(name)
 
     def _find(self, name: str) -> Route | None:

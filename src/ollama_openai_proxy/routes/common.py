@@ -25,6 +25,7 @@ from ollama_openai_proxy.translate.response import (
     StreamTranslator,
     completion_to_ollama,
     error_line,
+    line,
 )
 from ollama_openai_proxy.translate.sse import SSEDecoder
 
@@ -148,10 +149,34 @@ async def run_inference(
             return json_response(out, headers=headers)
         stream = await client.stream(breq.endpoint, breq.payload, model=model, headers=auth)
         clock.headers = time.perf_counter_ns()
-        body = ndjson_lines(stream, StreamTranslator(kind, model, clock), ctx)
+        if stream.response.content_type == "application/json":  # the backend ignored stream: true
+            body = whole_answer_line(stream, kind, model, clock, ctx)
+        else:
+            body = ndjson_lines(stream, StreamTranslator(kind, model, clock), ctx)
         return StreamingResponse(body, media_type=NDJSON_TYPE, headers=headers)
 
     return await with_fallback(ctx, route, call)
+
+
+async def whole_answer_line(
+    stream: BackendStream, kind: Kind, model: str, clock: Clock, ctx: RequestContext
+) -> AsyncIterator[bytes]:
+    """A backend that answers a streamed request with one JSON object: relay it as a one-line stream."""
+    try:
+        data = orjson.loads(b"".join([chunk async for chunk in stream.chunks()]))
+        if not isinstance(data, dict):
+            raise ProxyError(502, "backend returned an unexpected response")
+        out = completion_to_ollama(kind, model, data, clock, time.perf_counter_ns())
+        ctx.prompt_tokens = out.get("prompt_eval_count", 0)
+        ctx.completion_tokens = out.get("eval_count", 0)
+        yield line(out)
+    except orjson.JSONDecodeError:
+        yield error_line("backend returned invalid JSON")
+    except ProxyError as exc:
+        ctx.error = exc.message
+        yield error_line(exc.message)
+    finally:
+        stream.close()
 
 
 async def ndjson_lines(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -21,7 +22,12 @@ VALID_PARAMETERS: frozenset[str] = frozenset(
     | {"tfs_z", "mirostat", "mirostat_tau", "mirostat_eta", "penalize_newline"}
     | {"num_gqa", "rope_frequency_base", "rope_frequency_scale"}
 )
+BOOL_PARAMETERS: frozenset[str] = frozenset(
+    {"use_mmap", "numa", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mlock", "embedding_only"}
+    | {"penalize_newline"}
+)
 
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 # Go's strconv.ParseBool, which is what `ollama create` applies to a PARAMETER line's text.
 _BOOL_TEXT = {
     **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
@@ -37,8 +43,10 @@ def coerce_parameter(key: str, value: Any) -> Any:
     """
     if key not in VALID_PARAMETERS:
         raise VirtualModelError(f"unknown parameter '{key}'")
-    if isinstance(value, str) and value in _BOOL_TEXT and _is_bool_option(key):
+    if isinstance(value, str) and value in _BOOL_TEXT and key in BOOL_PARAMETERS:
         value = _BOOL_TEXT[value]
+    elif isinstance(value, str) and key != "stop" and _INTEGER.fullmatch(value):
+        value = int(value)  # exact, where coerce's float() would round integers beyond 2**53
     try:
         checked = coerce(key, value)
     except ProxyError as exc:
@@ -53,23 +61,20 @@ def coerce_parameter(key: str, value: Any) -> Any:
     return checked
 
 
-def _is_bool_option(key: str) -> bool:
-    try:
-        coerce(key, 0)
-    except ProxyError:
-        return True  # only boolean options (and stop, handled by coerce) refuse a number
-    return False
-
-
 def normalize_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """Check every parameter of a create body or a stored model; ``None`` values are dropped."""
+    """Check every parameter of a create body or a stored model; ``None`` and an empty ``stop`` are dropped.
+
+    (A Modelfile cannot express an empty ``stop``, so dropping it keeps render → parse exact.)
+    """
     out: dict[str, Any] = {}
     for key, value in parameters.items():
         if value is None:
             continue
         if not isinstance(key, str):
             raise VirtualModelError(f"unknown parameter '{key}'")
-        out[key] = coerce_parameter(key, value)
+        checked = coerce_parameter(key, value)
+        if checked != []:
+            out[key] = checked
     return out
 
 

@@ -209,6 +209,10 @@ async def ndjson_lines(
         log.warning("stream ended with an error: %s", exc.message)
         ctx.error = exc.message
         yield b"".join(pending) + error_line(exc.message)
+    except Exception as exc:  # never end a stream silently, whatever went wrong
+        log.exception("stream failed")
+        ctx.error = f"internal proxy error ({type(exc).__name__})"
+        yield b"".join(pending) + error_line(ctx.error)
     finally:
         stream.close()
         first = translator.clock.first_token

@@ -37,6 +37,8 @@ def vectors(data: dict[str, Any]) -> list[list[float]]:
     items = data.get("data")
     if not isinstance(items, list):
         raise ProxyError(502, "backend returned no embeddings")
+    if not items:
+        raise ProxyError(502, "backend returned an empty list of embeddings")
     ordered = sorted(items, key=lambda item: item.get("index", 0))
     out = []
     for item in ordered:

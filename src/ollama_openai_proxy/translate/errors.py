@@ -63,10 +63,10 @@ def from_backend(status: int, body: bytes, model: str) -> ProxyError:
     """
     message = backend_message(body)
     lowered = message.lower()
-    if status == 404 or (
-        status in (400, 422) and "model" in lowered and any(h in lowered for h in _NOT_FOUND_HINTS)
-    ):
+    if status in (400, 404, 422) and "model" in lowered and any(h in lowered for h in _NOT_FOUND_HINTS):
         return ProxyError(404, f"model '{model}' not found (backend: {message})")
+    if status == 404:  # not about the model: the backend lacks the endpoint (e.g. embeddings disabled)
+        return ProxyError(502, f"backend does not serve this endpoint (404): {message}")
     if status in (401, 403):
         return ProxyError(502, f"backend rejected the proxy's credentials ({status}): {message}")
     if 400 <= status < 500:

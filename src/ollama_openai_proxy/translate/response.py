@@ -274,8 +274,9 @@ class StreamTranslator:
         if fragment.get("id"):
             call["id"] = fragment["id"]
         fn = fragment.get("function") or {}
-        if fn.get("name"):
-            call["function"]["name"] += fn["name"]
+        name = fn.get("name")
+        if name and name != call["function"]["name"]:  # some servers repeat the whole name per fragment
+            call["function"]["name"] += name
         args = fn.get("arguments")
         if isinstance(args, dict):
             call["function"]["arguments"] = orjson.dumps(args).decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -40,7 +41,13 @@ class ServedProxy:
 
 
 def make_settings(backend_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {"OPENAI_BASE_URL": backend_url, "models_ttl": 0.0, "_env_file": None}
+    values: dict[str, object] = {
+        "OPENAI_BASE_URL": backend_url,
+        "models_ttl": 0.0,
+        "_env_file": None,
+        # each proxy keeps its virtual models in a folder of its own, never the user's home
+        "state_dir": tempfile.mkdtemp(prefix="oop-state-"),
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

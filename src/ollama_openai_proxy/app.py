@@ -26,6 +26,8 @@ from ollama_openai_proxy.routes.common import json_response
 from ollama_openai_proxy.server import install_drain_on_signals
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.translate.errors import ProxyError
+from ollama_openai_proxy.virtual.registry import VirtualModels, default_state_dir
+from ollama_openai_proxy.virtual.spec import from_create_request
 
 log = logging.getLogger("ollama_openai_proxy")
 
@@ -37,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = ProxyState(
         settings=settings,
         clients=clients,
-        catalog=Catalog(clients, settings.models_ttl, settings.file_config()),
+        catalog=Catalog(clients, settings.models_ttl, settings.file_config(), virtual_models(settings)),
     )
 
     @asynccontextmanager
@@ -100,6 +102,14 @@ def cors_origins(extra: str) -> list[str]:
 
 def origin_regex(origins: list[str]) -> str:
     return "^(" + "|".join(re.escape(o).replace(r"\*", ".*") for o in origins) + ")$"
+
+
+def virtual_models(settings: Settings) -> VirtualModels:
+    """Models declared in the configuration file (read-only, shared by every replica) plus those
+    created through /api/create, kept in SQLite under the state directory."""
+    file = settings.file_config()
+    declared = [from_create_request(spec) for spec in (file.virtual_models if file else [])]
+    return VirtualModels(declared, settings.state_dir or default_state_dir(settings.config))
 
 
 async def _keep_listings_fresh(catalog: Catalog) -> None:

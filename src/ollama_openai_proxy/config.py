@@ -320,12 +320,25 @@ def read_config_file(path: Path) -> FileConfig:
         raise ConfigError(f"{path}: {where or 'top level'}: {msg}") from None
 
 
+def _check_virtual_models(settings: Settings) -> None:
+    from ollama_openai_proxy.translate.errors import ProxyError
+    from ollama_openai_proxy.virtual.spec import from_create_request
+
+    file = settings.file_config()
+    for i, spec in enumerate(file.virtual_models if file else []):
+        try:
+            from_create_request(spec)
+        except ProxyError as exc:
+            raise ConfigError(f"{settings.config}: virtual_models[{i}]: {exc.message}") from None
+
+
 def load_settings() -> Settings:
     """Read and validate the settings, turning any problem into one ``ConfigError`` line."""
     try:
         settings = Settings()
         settings.backends()
         settings.inbound_keys()
+        _check_virtual_models(settings)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"

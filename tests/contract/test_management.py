@@ -44,8 +44,6 @@ def test_pull_unknown_model_is_an_error(client: ollama.Client, http: httpx.Clien
     ("method", "path", "body"),
     [
         ("POST", "/api/push", {"model": "test-model"}),
-        ("POST", "/api/create", {"model": "mine", "from": "test-model"}),
-        ("POST", "/api/copy", {"source": "test-model", "destination": "mine"}),
         ("POST", f"/api/blobs/sha256:{HEX64}", None),
     ],
 )
@@ -66,11 +64,9 @@ def test_management_errors_through_python_client(client: ollama.Client) -> None:
         client.push("test-model")
     assert info.value.status_code == 501
     with pytest.raises(ollama.ResponseError) as info:
-        client.create(model="mine", from_="test-model")
-    assert info.value.status_code == 501
-    with pytest.raises(ollama.ResponseError) as info:
-        client.copy("test-model", "mine")
-    assert info.value.status_code == 501
+        client.create(model="mine", files={"model.gguf": f"sha256:{HEX64}"})
+    assert info.value.status_code == 400
+    assert "from weights is not supported" in info.value.error
     with pytest.raises(ollama.ResponseError) as info:
         client.copy("ghost", "mine")
     assert info.value.status_code == 404

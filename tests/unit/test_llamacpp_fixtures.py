@@ -174,9 +174,9 @@ def test_error_capture(name: str) -> None:
     err = from_backend(entry["status"], body, "smollm2")
     message = json.loads(body)["error"]["message"]
     assert message.strip()[:40] in err.message
-    if entry["status"] == 404:  # llama.cpp's 404 is an unknown route ("File Not Found"), not a model
-        assert err.status == 502
-    elif entry["status"] >= 500:
+    if (
+        entry["status"] == 404 or entry["status"] >= 500
+    ):  # llama.cpp's 404 is an unknown route ("File Not Found"), not a model
         assert err.status == 502
     else:
         assert err.status == entry["status"]

@@ -26,6 +26,9 @@ from ollama_openai_proxy.translate.profiles import (
     profile_for_owner,
     profile_for_url,
 )
+from ollama_openai_proxy.virtual.apply import flatten, resolve_chain
+from ollama_openai_proxy.virtual.registry import VirtualModels
+from ollama_openai_proxy.virtual.spec import VirtualModel
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,9 @@ class ModelInfo:
     parameter_count: int | None = None
     size: int = 0
     embedding_length: int | None = None
+    virtual: VirtualModel | None = (
+        None  # set when this is a virtual model (flattened chain) over a backend model
+    )
 
     @property
     def profile(self) -> Profile:
@@ -54,6 +60,8 @@ class ModelInfo:
     @property
     def digest(self) -> str:
         """Stable across restarts and replicas: derived from the backend and its model id."""
+        if self.virtual is not None:
+            return self.virtual.digest
         return hashlib.sha256(f"{self.backend.client.base_url}\n{self.backend_id}".encode()).hexdigest()
 
     @property
@@ -94,6 +102,7 @@ class Route:
 
     name: str
     candidates: list[ModelInfo]
+    chain: list[VirtualModel] = field(default_factory=list)  # virtual models, outermost first
 
     @property
     def primary(self) -> ModelInfo:
@@ -169,8 +178,15 @@ def _llamacpp_props(model: ModelInfo, props: dict[str, Any]) -> None:
 class Catalog:
     """Resolves Ollama model names to backend models and lists everything the proxy exposes."""
 
-    def __init__(self, clients: list[BackendClient], ttl: float, config: FileConfig | None = None) -> None:
+    def __init__(
+        self,
+        clients: list[BackendClient],
+        ttl: float,
+        config: FileConfig | None = None,
+        virtual: VirtualModels | None = None,
+    ) -> None:
         self.ttl = ttl
+        self.virtual = virtual
         self.config = config or FileConfig(backends=[c.config for c in clients])
         self.backends = [
             BackendState(
@@ -278,6 +294,16 @@ class Catalog:
             route = self._alias_route(alias)
             if route is not None:
                 seen.setdefault(names.canonical(route.name), route.primary)
+        virtual = self.virtual
+        for vm in virtual.list() if virtual is not None else []:
+            assert virtual is not None
+            try:
+                _, bottom = resolve_chain(vm, virtual.get)
+            except ProxyError:
+                continue  # a broken chain (its base was deleted) is not listed
+            base = self._find(bottom)
+            if base is not None:
+                seen.setdefault(vm.key, self._virtual_route(vm, base).primary)
         return [m for m in seen.values() if self._exposed(m.name)]
 
     def _matches(self, name: str, state: BackendState) -> list[ModelInfo]:
@@ -297,8 +323,27 @@ class Catalog:
                 candidates += [dataclasses.replace(m, name=display) for m in found[:1]]
         return Route(display, candidates) if candidates else None
 
+    def _virtual_route(self, model: VirtualModel, base: Route) -> Route:
+        assert self.virtual is not None
+        chain, _ = resolve_chain(model, self.virtual.get)
+        flat = flatten(chain)
+        created = int(model.created_at)
+        candidates = [
+            dataclasses.replace(c, name=model.name, virtual=flat, created=created) for c in base.candidates
+        ]
+        return Route(model.name, candidates, chain)
+
     async def route(self, name: str, *, not_found: ProxyError | None = None) -> Route:
         """Every backend model an Ollama name can go to, in order; 404 in Ollama's words if none."""
+        model = self.virtual.get(name) if self.virtual is not None and name else None
+        if model is not None:
+            assert self.virtual is not None
+            _, bottom = resolve_chain(model, self.virtual.get)
+            missing = ProxyError(404, f"model '{name}' derives from '{bottom}', which no backend serves")
+            return self._virtual_route(model, await self._route(bottom, missing))
+        return await self._route(name, not_found)
+
+    async def _route(self, name: str, not_found: ProxyError | None) -> Route:
         if not name:
             raise not_found or model_not_found(name)
         await self.ensure_fresh()

@@ -282,6 +282,20 @@ class BackendClient:
         )
         return await retrying(attempt)
 
+    def _deadline(self) -> float | None:
+        total = self.config.timeouts.total
+        return asyncio.get_running_loop().time() + total if total else None
+
+    async def _within(self, deadline: float | None, call: Awaitable[T]) -> T:
+        """``timeouts.total`` bounds the whole call: waiting for headers and retries included."""
+        if deadline is None:
+            return await call
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await call
+        except TimeoutError:
+            raise ProxyError(504, f"backend {self.name} exceeded the total timeout") from None
+
     def _may_retry(self, failure: RetryableBackendError) -> bool:
         if failure.retry_after is not None and failure.retry_after > MAX_RETRY_AFTER:
             return False  # the backend asks for a longer pause than a client should wait
@@ -304,9 +318,10 @@ class BackendClient:
             await self._check(response, model)
             return await self._read(response)
 
+        deadline = self._deadline()
         await self.acquire()
         try:
-            data = await self.with_retries(attempt)
+            data = await self._within(deadline, self.with_retries(attempt))
         finally:
             self.release()
         try:
@@ -333,11 +348,10 @@ class BackendClient:
         return await self._open(attempt)
 
     async def _open(self, attempt: Callable[[], Awaitable[aiohttp.ClientResponse]]) -> BackendStream:
-        total = self.config.timeouts.total
-        deadline = asyncio.get_running_loop().time() + total if total else None
+        deadline = self._deadline()
         await self.acquire()
         try:
-            response = await self.with_retries(attempt)
+            response = await self._within(deadline, self.with_retries(attempt))
         except BaseException:
             self.release()
             raise

@@ -10,7 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ollama_openai_proxy.backends.catalog import ModelInfo
-from ollama_openai_proxy.protocol.ollama import ChatRequest, EmbeddingsRequest, EmbedRequest, GenerateRequest
+from ollama_openai_proxy.protocol.ollama import (
+    ChatRequest,
+    EmbeddingsRequest,
+    EmbedRequest,
+    GenerateRequest,
+    Message,
+)
 from ollama_openai_proxy.routes.common import (
     backend_auth,
     context,
@@ -27,6 +33,7 @@ from ollama_openai_proxy.translate.embed import embed_request, embed_response, e
 from ollama_openai_proxy.translate.errors import ProxyError, embed_model_not_found, model_not_found
 from ollama_openai_proxy.translate.request import BackendRequest, chat_request, generate_request
 from ollama_openai_proxy.translate.response import Clock, load_reply
+from ollama_openai_proxy.virtual.apply import apply_to_chat, apply_to_generate, generate_leading_messages
 
 router = APIRouter()
 
@@ -43,6 +50,8 @@ async def chat(request: Request) -> Response:
     state.recent.touch(route.primary, keep)
     if not req.messages:
         return json_response(load_reply("chat", req.model, "unload" if keep == 0 else "load"))
+    if route.chain:
+        req = apply_to_chat(req, route.chain)
     build = partial(_chat, req)
     return await run_inference(request, "chat", req.model, route, build, clock, req.streaming)
 
@@ -57,7 +66,11 @@ async def generate(request: Request) -> Response:
     state.recent.touch(route.primary, keep)
     if not req.prompt and not req.suffix:
         return json_response(load_reply("generate", req.model, "unload" if keep == 0 else "load"))
-    build = partial(_generate, req)
+    leading: list[Message] = []
+    if route.chain:
+        leading = generate_leading_messages(req, route.chain)
+        req = apply_to_generate(req, route.chain)
+    build = partial(_generate, req, leading)
     return await run_inference(request, "generate", req.model, route, build, clock, req.streaming)
 
 
@@ -65,8 +78,8 @@ def _chat(req: ChatRequest, info: ModelInfo) -> BackendRequest:
     return chat_request(req, info.backend_id, info.profile)
 
 
-def _generate(req: GenerateRequest, info: ModelInfo) -> BackendRequest:
-    return generate_request(req, info.backend_id, info.profile)
+def _generate(req: GenerateRequest, leading: list[Message], info: ModelInfo) -> BackendRequest:
+    return generate_request(req, info.backend_id, info.profile, leading)
 
 
 @router.post("/api/embed")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -10,11 +12,14 @@ from starlette.responses import Response
 
 from ollama_openai_proxy.middleware import model_allowed
 from ollama_openai_proxy.protocol.ollama import CopyRequest, NamedRequest
-from ollama_openai_proxy.routes.common import context, find_route, json_response, parse
+from ollama_openai_proxy.routes.common import context, find_route, json_response, parse, read_json
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.metadata import ps_entry, show_response, tags_entry
 from ollama_openai_proxy.translate.response import line
+from ollama_openai_proxy.virtual.apply import resolve_chain
+from ollama_openai_proxy.virtual.registry import VirtualModels
+from ollama_openai_proxy.virtual.spec import build, from_create_request
 
 router = APIRouter()
 
@@ -81,25 +86,60 @@ async def push(request: Request) -> Response:
     )
 
 
+def _virtual(request: Request) -> VirtualModels:
+    virtual = get_state(request).catalog.virtual
+    if virtual is None:
+        raise ProxyError(501, "virtual models are not enabled")
+    return virtual
+
+
 @router.post("/api/create")
 async def create(request: Request) -> Response:
-    req = await parse(request, NamedRequest)
-    if not req.target:
-        raise ProxyError(400, "model is required")
-    raise ProxyError(
-        501, "create is not supported by this proxy version: models come from the configured backends"
-    )
+    """A virtual model: ``FROM`` an existing model, with a system prompt, default options and leading
+    messages (JSON fields or a Modelfile). Creating from weights is refused with a clear error."""
+    body = await read_json(request)
+    virtual = _virtual(request)
+    model = from_create_request(body)
+    if not model_allowed(context(request), model.name):
+        raise ProxyError(403, f"this API key may not use model '{model.name}'")
+    if virtual.is_read_only(model.name):
+        raise ProxyError(
+            400, f"model '{model.name}' is declared in the configuration file and cannot be changed here"
+        )
+    _, bottom = resolve_chain(model, virtual.get)
+    base = await find_route(request, bottom, not_found=ProxyError(404, f"model '{bottom}' not found"))
+    await asyncio.to_thread(virtual.put, model)
+    if body.get("stream") is False:
+        return json_response({"status": "success"})
+    steps = [
+        {"status": f"using existing layer sha256:{base.primary.digest}"},
+        {"status": f"creating new layer sha256:{model.digest}"},
+        {"status": "writing manifest"},
+        {"status": "success"},
+    ]
+    return Response(b"".join(line(s) for s in steps), media_type="application/x-ndjson")
 
 
 @router.post("/api/copy")
 async def copy(request: Request) -> Response:
+    """Copies a virtual model, or makes a new name for a backend model (a virtual model FROM it)."""
     req = await parse(request, CopyRequest)
     if not req.source or not req.destination:
         raise ProxyError(400, "source and destination are required")
+    virtual = _virtual(request)
     await find_route(request, req.source, not_found=ProxyError(404, f'model "{req.source}" not found'))
-    raise ProxyError(
-        501, "copy is not supported by this proxy version: models come from the configured backends"
-    )
+    if not model_allowed(context(request), req.destination):
+        raise ProxyError(403, f"this API key may not use model '{req.destination}'")
+    if virtual.is_read_only(req.destination):
+        raise ProxyError(
+            400, f"model '{req.destination}' is declared in the configuration file and cannot be changed here"
+        )
+    if virtual.get(req.source) is not None:
+        await asyncio.to_thread(virtual.copy, req.source, req.destination)
+    else:
+        model = build(name=req.destination, base=req.source, created_at=time.time())
+        await asyncio.to_thread(virtual.put, model)
+    return Response(status_code=200)
 
 
 @router.delete("/api/delete")
@@ -107,6 +147,16 @@ async def delete(request: Request) -> Response:
     req = await parse(request, NamedRequest)
     if not req.target:
         raise ProxyError(400, "model is required")
+    virtual = _virtual(request)
+    if virtual.get(req.target) is not None:
+        if not model_allowed(context(request), req.target):
+            raise ProxyError(403, f"this API key may not use model '{req.target}'")
+        if virtual.is_read_only(req.target):
+            raise ProxyError(
+                400, f"model '{req.target}' is declared in the configuration file and cannot be changed here"
+            )
+        await asyncio.to_thread(virtual.delete, req.target)
+        return Response(status_code=200)
     info = (await find_route(request, req.target)).primary
     raise ProxyError(
         400,

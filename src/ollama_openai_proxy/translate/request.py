@@ -206,7 +206,9 @@ def _completions_params(payload: dict[str, Any], profile: Profile) -> None:
         payload["logprobs"] = max(payload.pop("top_logprobs", 0), 1)
 
 
-def generate_request(req: GenerateRequest, model: str, profile: Profile) -> BackendRequest:
+def generate_request(
+    req: GenerateRequest, model: str, profile: Profile, leading: list[Message] | None = None
+) -> BackendRequest:
     """Generate is a one-turn chat unless ``raw`` or ``suffix`` asks for the plain completions endpoint."""
     ignored: list[str] = []
     payload = _common(req, model, profile, ignored)
@@ -231,6 +233,8 @@ def generate_request(req: GenerateRequest, model: str, profile: Profile) -> Back
     messages: list[dict[str, Any]] = []
     if req.system:
         messages.append({"role": "system", "content": req.system})
+    if leading:  # a virtual model's MESSAGEs come before the prompt, as Ollama renders them
+        messages += convert_messages(leading, ignored)
     messages.append({"role": "user", "content": _content(req.prompt or "", req.images)})
     payload["messages"] = messages
     _format(req.format, profile, payload)

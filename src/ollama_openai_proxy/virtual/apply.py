@@ -102,8 +102,8 @@ def apply_to_chat(req: ChatRequest, chain: Sequence[VirtualModel]) -> ChatReques
     """A new ChatRequest with the chain's defaults applied; ``req`` is left untouched.
 
     Options: model parameters under the request's (a ``null`` request option does not override).
-    Messages, as Ollama's chat handler builds them: the MESSAGEs, then the request's messages, with
-    the model SYSTEM first unless the request's first message is a system message. A request with
+    Messages: a system message first (the request's own if it starts with one, else the model
+    SYSTEM), then the MESSAGEs, then the rest of the request's messages. A request with
     no messages (a load/unload request) keeps none. Request Message objects are shared, not copied.
     """
     flat = flatten(chain)
@@ -111,10 +111,13 @@ def apply_to_chat(req: ChatRequest, chain: Sequence[VirtualModel]) -> ChatReques
         return req.model_copy()
     update: dict[str, Any] = {"options": _options(req.options, flat)}
     if req.messages:
-        messages = [Message(role=m.role, content=m.content) for m in flat.messages] + list(req.messages)
-        if flat.system is not None and req.messages[0].role != "system":
-            messages.insert(0, Message(role="system", content=flat.system))
-        update["messages"] = messages
+        own = list(req.messages)
+        # The request's own system message replaces the model's SYSTEM and stays first: chat APIs
+        # expect the system prompt before the conversation, the MESSAGEs included.
+        first = [own.pop(0)] if own[0].role == "system" else []
+        if not first and flat.system is not None:
+            first = [Message(role="system", content=flat.system)]
+        update["messages"] = first + [Message(role=m.role, content=m.content) for m in flat.messages] + own
     return req.model_copy(update=update)
 
 

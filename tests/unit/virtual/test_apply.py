@@ -83,7 +83,7 @@ def test_chat_request_wins() -> None:
     )
     before = req.model_dump()
     out = apply_to_chat(req, CHAIN)
-    assert roles(out) == [("user", "inner hi"), ("system", "mine"), ("user", "hello")]
+    assert roles(out) == [("system", "mine"), ("user", "inner hi"), ("user", "hello")]
     assert out.options == {"temperature": 0.3, "top_k": 10, "stop": ["c"], "seed": 7}
     assert req.model_dump() == before
 

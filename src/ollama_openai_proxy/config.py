@@ -200,6 +200,8 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("OPENAI_BASE_URL", "OPENAI_API_BASE_URL")
     )
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
+    # A file holding the key (Docker/Kubernetes secrets); used when OPENAI_API_KEY is not set.
+    openai_api_key_file: Path | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY_FILE"))
     ollama_host: str = Field("", validation_alias=AliasChoices("OLLAMA_HOST"))
     config: Path | None = None
     state_dir: Path | None = None
@@ -245,6 +247,14 @@ class Settings(BaseSettings):
                 "e.g. OPENAI_BASE_URL=http://127.0.0.1:8080/v1 (or name a configuration file in OLLAMA_PROXY_CONFIG)"
             )
         key = self.openai_api_key if self.openai_api_key and self.openai_api_key.get_secret_value() else None
+        if key is None and self.openai_api_key_file is not None:
+            try:
+                text = self.openai_api_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"OPENAI_API_KEY_FILE: cannot read {self.openai_api_key_file}: {exc.strerror}"
+                ) from None
+            key = SecretStr(text) if text else None
         return [
             BackendConfig(
                 base_url=self.openai_base_url,

@@ -12,6 +12,7 @@ import ollama
 import orjson
 import pytest
 
+from tests.conftest import ServedProxy
 from tests.contract.conftest import assert_final_metrics, ndjson
 from tests.support.fake_backend import FakeBackend, Reply, chat_completion, chunk, text_stream, usage
 
@@ -51,10 +52,31 @@ def test_non_streamed_chat(client: ollama.Client, fake: FakeBackend) -> None:
     assert reply.total_duration > 0
     sent = fake.last("chat/completions").body
     assert sent["model"] == "test-model"
-    assert sent["stream"] is False
-    assert "stream_options" not in sent
+    # the llama.cpp profile streams from the backend even for stream:false clients: llama-server
+    # only stops generating for a client that went away when it streams
+    assert sent["stream"] is True
+    assert sent["stream_options"] == {"include_usage": True}
     assert sent["messages"] == USER
     assert "tools" not in sent  # ollama-python sends tools: [] which must not reach the backend
+
+
+def test_non_streamed_chat_collects_a_backend_stream(client: ollama.Client, fake: FakeBackend) -> None:
+    fake.enqueue("chat/completions", _stream("Hel", "lo", prompt=9, completion=2))
+    reply = client.chat(model="test-model", messages=USER)
+    assert reply.message.content == "Hello"
+    assert reply.done_reason == "stop"
+    assert (reply.prompt_eval_count, reply.eval_count) == (9, 2)
+    assert isinstance(reply.eval_duration, int)
+
+
+def test_non_streamed_chat_generic_profile_asks_for_json(
+    generic_proxy: ServedProxy, fake: FakeBackend
+) -> None:
+    reply = ollama.Client(host=generic_proxy.url).chat(model="test-model", messages=USER)
+    assert reply.message.content == "Hello from the fake backend."
+    sent = fake.last("chat/completions").body
+    assert sent["stream"] is False
+    assert "stream_options" not in sent
 
 
 def test_non_streamed_raw_framing(http: httpx.Client, fake: FakeBackend) -> None:

@@ -26,7 +26,7 @@ def test_non_streamed_generate(client: ollama.Client, fake: FakeBackend) -> None
     assert reply.context is None  # token ids cannot be produced by a proxy
     sent = fake.last("chat/completions").body
     assert sent["messages"] == [{"role": "user", "content": "Capital of France?"}]
-    assert sent["stream"] is False
+    assert sent["stream"] is True  # llama.cpp profile: always streamed, see test_non_streamed_chat
 
 
 def test_streamed_generate(client: ollama.Client, fake: FakeBackend) -> None:

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.translate.names import canonical, display_name, is_valid
 
 
@@ -129,3 +130,16 @@ def test_valid_names_displayed_verbatim(name: str) -> None:
     shown = display_name(name)
     assert shown == (name if ":" in name else f"{name}:latest")
     assert canonical(shown) == canonical(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("smollm2", "registry.ollama.ai/library/smollm2:latest"),
+        ("qwen2.5-coder:7b", "registry.ollama.ai/library/qwen2.5-coder:7b"),
+        ("org/model:free", "registry.ollama.ai/org/model:free"),
+        ("example.com/org/model", "example.com/org/model:latest"),
+    ],
+)
+def test_qualified(name: str, expected: str) -> None:
+    assert names.qualified(name) == expected

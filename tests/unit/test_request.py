@@ -211,14 +211,25 @@ def test_raw_generate_never_sends_chat_only_fields(profile: str) -> None:
 def test_suffix_unsupported_profiles(profile: str) -> None:
     with pytest.raises(ProxyError) as info:
         translate("generate", profile, {"model": "qwen2.5-coder:7b", "prompt": "a", "suffix": "b"})
-    assert (info.value.status, info.value.message) == (400, "qwen2.5-coder:7b does not support insert")
+    assert (info.value.status, info.value.message) == (
+        400,
+        "registry.ollama.ai/library/qwen2.5-coder:7b does not support insert",
+    )
 
 
 @pytest.mark.parametrize("profile", ["vllm", "llamacpp", "openrouter"])
 def test_raw_without_suffix_allowed_everywhere(profile: str) -> None:
     breq = translate("generate", profile, {"model": "m", "prompt": "a", "raw": True, "stream": False})
     assert breq.endpoint == "completions"
-    assert breq.payload == {"model": "b", "stream": False, "prompt": "a"}
+    if profile == "llamacpp":  # always streamed from the backend, so a client that leaves stops it
+        assert breq.payload == {
+            "model": "b",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "prompt": "a",
+        }
+    else:
+        assert breq.payload == {"model": "b", "stream": False, "prompt": "a"}
 
 
 def test_streaming_generate_asks_for_usage() -> None:

@@ -49,6 +49,9 @@ class ModelInfo:
     parameter_count: int | None = None
     size: int = 0
     embedding_length: int | None = None
+    # True when the capabilities come from the backend's own metadata or the configuration, so
+    # requests needing one the model lacks are refused up front, as Ollama does.
+    capabilities_known: bool = False
     virtual: VirtualModel | None = (
         None  # set when this is a virtual model (flattened chain) over a backend model
     )
@@ -155,6 +158,7 @@ def model_from_entry(entry: dict[str, Any], backend: BackendState) -> ModelInfo 
         owned_by=str(entry.get("owned_by") or ""),
         context_length=context,
         capabilities=_capabilities(entry, model_id),
+        capabilities_known=isinstance(entry.get("supported_parameters"), list),
         parameter_count=_int(meta.get("n_params")),
         size=_int(meta.get("size")) or 0,
         embedding_length=_int(meta.get("n_embd")),
@@ -168,11 +172,20 @@ def _llamacpp_props(model: ModelInfo, props: dict[str, Any]) -> None:
     if "embedding" in model.capabilities:
         return
     caps = ["completion"]
-    if _dict(props.get("chat_template_caps")).get("supports_tools", True):
+    template_caps = _dict(props.get("chat_template_caps"))
+    if template_caps.get("supports_tools", True):
         caps.append("tools")
     if _dict(props.get("modalities")).get("vision"):
         caps.append("vision")
+    template = str(props.get("chat_template") or "")
+    if (
+        template_caps.get("supports_reasoning_effort")
+        or "enable_thinking" in template
+        or "<think>" in template
+    ):
+        caps.append("thinking")
     model.capabilities = caps
+    model.capabilities_known = True
 
 
 class Catalog:
@@ -259,6 +272,7 @@ class Catalog:
                     model.context_length = override.context_length
                 if override.capabilities is not None:
                     model.capabilities = list(override.capabilities)
+                    model.capabilities_known = True
 
     async def refresh(self) -> None:
         """Fetch every backend's listing now."""

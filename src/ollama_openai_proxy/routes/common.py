@@ -139,6 +139,13 @@ async def run_inference(
         client = info.backend.client
         headers = ignored_headers(breq.ignored)
         clock.sent = time.perf_counter_ns()
+        if not streaming and breq.payload.get("stream"):  # the profile streams for cancellability
+            stream = await client.stream(breq.endpoint, breq.payload, model=model, headers=auth)
+            clock.headers = time.perf_counter_ns()
+            out = await collect(stream, StreamTranslator(kind, model, clock))
+            ctx.prompt_tokens = out.get("prompt_eval_count", 0)
+            ctx.completion_tokens = out.get("eval_count", 0)
+            return json_response(out, headers=headers)
         if not streaming:
             data = await client.request_json("POST", breq.endpoint, breq.payload, model=model, headers=auth)
             if not isinstance(data, dict):
@@ -156,6 +163,34 @@ async def run_inference(
         return StreamingResponse(body, media_type=NDJSON_TYPE, headers=headers)
 
     return await with_fallback(ctx, route, call)
+
+
+async def collect(stream: BackendStream, translator: StreamTranslator) -> dict[str, Any]:
+    """Read a whole backend stream into the one object a ``stream: false`` client gets. Nothing has
+    been sent yet, so a failure is still a proper HTTP error status."""
+    decoder = SSEDecoder()
+    clock = time.perf_counter_ns
+    try:
+        if stream.response.content_type == "application/json":  # the backend ignored stream: true
+            data = orjson.loads(b"".join([chunk async for chunk in stream.chunks()]))
+            if not isinstance(data, dict):
+                raise ProxyError(502, "backend returned an unexpected response")
+            return completion_to_ollama(translator.kind, translator.model, data, translator.clock, clock())
+        async for chunk in stream.chunks():
+            for data in decoder.feed(chunk):
+                translator.collect(data, clock())
+            if translator.finished:
+                break
+        else:
+            for data in decoder.close():
+                translator.collect(data, clock())
+        if not translator.complete:
+            raise ProxyError(502, "backend closed the stream before it finished")
+        return translator.result(clock())
+    except orjson.JSONDecodeError:
+        raise ProxyError(502, "backend returned invalid JSON") from None
+    finally:
+        stream.close()
 
 
 async def whole_answer_line(

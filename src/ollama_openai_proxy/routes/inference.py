@@ -16,6 +16,7 @@ from ollama_openai_proxy.protocol.ollama import (
     EmbedRequest,
     GenerateRequest,
     Message,
+    ThinkValue,
 )
 from ollama_openai_proxy.routes.common import (
     backend_auth,
@@ -28,7 +29,7 @@ from ollama_openai_proxy.routes.common import (
     with_fallback,
 )
 from ollama_openai_proxy.state import get_state
-from ollama_openai_proxy.translate import keepalive
+from ollama_openai_proxy.translate import keepalive, names
 from ollama_openai_proxy.translate.embed import embed_request, embed_response, embeddings_request, vectors
 from ollama_openai_proxy.translate.errors import ProxyError, embed_model_not_found, model_not_found
 from ollama_openai_proxy.translate.request import BackendRequest, chat_request, generate_request
@@ -50,6 +51,8 @@ async def chat(request: Request) -> Response:
     state.recent.touch(route.primary, keep)
     if not req.messages:
         return json_response(load_reply("chat", req.model, "unload" if keep == 0 else "load"))
+    images = any(m.images for m in req.messages)
+    check_capabilities(req.model, route.primary, "chat", bool(req.tools), req.think, images)
     if route.chain:
         req = apply_to_chat(req, route.chain)
     build = partial(_chat, req)
@@ -66,12 +69,30 @@ async def generate(request: Request) -> Response:
     state.recent.touch(route.primary, keep)
     if not req.prompt and not req.suffix:
         return json_response(load_reply("generate", req.model, "unload" if keep == 0 else "load"))
+    check_capabilities(req.model, route.primary, "generate", False, req.think, bool(req.images))
     leading: list[Message] = []
     if route.chain:
         leading = generate_leading_messages(req, route.chain)
         req = apply_to_generate(req, route.chain)
     build = partial(_generate, req, leading)
     return await run_inference(request, "generate", req.model, route, build, clock, req.streaming)
+
+
+def check_capabilities(
+    name: str, info: ModelInfo, kind: str, tools: bool, think: ThinkValue | None, images: bool
+) -> None:
+    """Refuse what the model cannot do, in Ollama's words, when its capabilities are really known."""
+    if not info.capabilities_known:
+        return
+    caps = info.capabilities
+    if "completion" not in caps:
+        raise ProxyError(400, f'"{name}" does not support {kind}')
+    if tools and "tools" not in caps:
+        raise ProxyError(400, f"{names.qualified(name)} does not support tools")
+    if think not in (None, False) and "thinking" not in caps:
+        raise ProxyError(400, f'"{name}" does not support thinking')
+    if images and "vision" not in caps:
+        raise ProxyError(400, f'"{name}" does not support images: the backend model has no vision input')
 
 
 def _chat(req: ChatRequest, info: ModelInfo) -> BackendRequest:

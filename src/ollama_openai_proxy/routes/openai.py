@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from ollama_openai_proxy.middleware import model_allowed
 from ollama_openai_proxy.routes.common import backend_auth, context, find_route, json_response, read_json
 from ollama_openai_proxy.state import get_state
-from ollama_openai_proxy.translate.errors import ProxyError
+from ollama_openai_proxy.translate.errors import ProxyError, redact
 
 router = APIRouter()
 
@@ -73,6 +73,8 @@ async def _relay(request: Request, path: str) -> Response:
             raise OpenAIError(exc.status, exc.message) from None
         finally:
             stream.close()
+        if response.status >= 400:  # a backend may echo the proxy's key in its error: never relay it
+            body = redact(body.decode("utf-8", "replace")).encode()
         return Response(body, status_code=response.status, headers=headers)
 
     async def relay() -> AsyncIterator[bytes]:

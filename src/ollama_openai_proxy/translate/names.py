@@ -46,3 +46,14 @@ def display_name(backend_id: str) -> str:
     name = "/".join(s[:80] for s in segments) or "model"  # each part is at most 80 characters
     tag = _BAD.sub("-", tag).strip("-.")[:80] or "latest"
     return f"{name}:{tag}"
+
+
+def qualified(name: str) -> str:
+    """The fully qualified form Ollama quotes in capability errors: ``registry.ollama.ai/library/m:latest``."""
+    path, _, tag = name.partition(":")
+    parts = path.split("/")
+    if len(parts) == 1:
+        parts = ["library", *parts]
+    if len(parts) == 2:
+        parts = ["registry.ollama.ai", *parts]
+    return f"{'/'.join(parts)}:{tag or 'latest'}"

@@ -38,6 +38,9 @@ class Profile:
     # The OpenAI ``dimensions`` parameter for embeddings; otherwise truncated here.
     embed_dimensions: bool = False
     stream_usage: bool = True
+    # Stream from the backend even for ``stream: false`` clients: the only way some servers
+    # (llama.cpp) notice a client that went away and stop generating for it.
+    stream_always: bool = False
 
 
 OPENAI = Profile(
@@ -73,6 +76,7 @@ LLAMACPP = Profile(
     json_mode="object_schema",
     # llama-server accepts `suffix` on /v1/completions and ignores it; FIM needs its /infill route.
     suffix=False,
+    stream_always=True,
 )
 OPENROUTER = Profile(
     name="openrouter",

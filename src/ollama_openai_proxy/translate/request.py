@@ -9,6 +9,7 @@ from typing import Any, Literal
 import orjson
 
 from ollama_openai_proxy.protocol.ollama import ChatRequest, GenerateRequest, Message, ThinkValue
+from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.options import map_options
 from ollama_openai_proxy.translate.profiles import Profile
@@ -169,8 +170,9 @@ def _format(fmt: str | dict[str, Any] | None, profile: Profile, payload: dict[st
 def _common(
     req: ChatRequest | GenerateRequest, model: str, profile: Profile, ignored: list[str]
 ) -> dict[str, Any]:
-    payload: dict[str, Any] = {"model": model, "stream": req.streaming}
-    if req.streaming and profile.stream_usage:
+    stream = req.streaming or profile.stream_always
+    payload: dict[str, Any] = {"model": model, "stream": stream}
+    if stream and profile.stream_usage:
         payload["stream_options"] = {"include_usage": True}
     map_options(req.options, profile, payload, ignored)
     if req.logprobs or req.top_logprobs:
@@ -219,7 +221,7 @@ def generate_request(
     if req.raw or req.suffix:
         if req.suffix:
             if not profile.suffix:
-                raise ProxyError(400, f"{req.model} does not support insert")
+                raise ProxyError(400, f"{names.qualified(req.model)} does not support insert")
             payload["suffix"] = req.suffix
         if req.images:
             ignored.append("images (raw and suffix completions take text only)")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import orjson
 
-from ollama_openai_proxy.translate.errors import ProxyError
+from ollama_openai_proxy.translate.errors import ProxyError, redact
 
 Kind = Literal["chat", "generate"]
 
@@ -218,12 +218,50 @@ class StreamTranslator:
         self.finished = False  # [DONE] seen
         self._calls: dict[int, dict[str, Any]] = {}
         self.final_metrics: dict[str, int] = {}
+        self._text: list[str] = []
+        self._thinking: list[str] = []
+        self._logprobs: list[dict[str, Any]] = []
 
     def feed(self, data: str, now: int) -> list[bytes]:
         """One SSE ``data`` payload → zero or more NDJSON lines. Raises ProxyError on a backend error."""
+        parts = self._parse(data, now)
+        if parts is None:
+            return []
+        text, thinking, logprobs = parts
+        out = _envelope(self.kind, self.model, text, thinking, False)
+        if logprobs:
+            out["logprobs"] = logprobs
+        return [line(out)]
+
+    def collect(self, data: str, now: int) -> None:
+        """Like ``feed`` but keeps the pieces, for a ``stream: false`` client served from a stream."""
+        parts = self._parse(data, now)
+        if parts is not None:
+            self._text.append(parts[0])
+            self._thinking.append(parts[1])
+            self._logprobs += parts[2]
+
+    def result(self, now: int) -> dict[str, Any]:
+        """The single object a ``stream: false`` client gets, from what ``collect`` kept."""
+        out = _envelope(self.kind, self.model, "".join(self._text), "".join(self._thinking), True)
+        calls = self._assembled_calls()
+        if calls:
+            if self.kind == "chat":
+                out["message"]["tool_calls"] = calls
+            else:
+                out["tool_calls"] = calls
+        out["done_reason"] = done_reason(self.finish_reason)
+        if self._logprobs:
+            out["logprobs"] = self._logprobs
+        self.final_metrics = metrics(self.clock, now, self.usage, self.timings)
+        out.update(self.final_metrics)
+        return out
+
+    def _parse(self, data: str, now: int) -> tuple[str, str, list[dict[str, Any]]] | None:
+        """Record one event's state; its (text, thinking, logprobs) when it carries any."""
         if data == "[DONE]":
             self.finished = True
-            return []
+            return None
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -233,14 +271,14 @@ class StreamTranslator:
         if event.get("error"):
             err = event["error"]
             message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-            raise ProxyError(502, f"backend error: {message}")
+            raise ProxyError(502, f"backend error: {redact(message)}")
         if event.get("usage"):
             self.usage = event["usage"]
         if event.get("timings"):
             self.timings = event["timings"]
         choices = event.get("choices")
         if not choices:
-            return []
+            return None
         choice = choices[0] if isinstance(choices, list) else None
         delta = choice.get("delta") if isinstance(choice, dict) else None
         if not isinstance(choice, dict) or not isinstance(delta, dict | None):
@@ -262,11 +300,8 @@ class StreamTranslator:
                 self.clock.first_token = now
             self.clock.last_token = now
         if not (text or thinking or logprobs):
-            return []
-        out = _envelope(self.kind, self.model, text, thinking, False)
-        if logprobs:
-            out["logprobs"] = logprobs
-        return [line(out)]
+            return None
+        return text, thinking, logprobs
 
     def _merge_call(self, fragment: dict[str, Any]) -> None:
         index = fragment.get("index", len(self._calls))
@@ -283,6 +318,9 @@ class StreamTranslator:
         elif args:
             call["function"]["arguments"] += args
 
+    def _assembled_calls(self) -> list[dict[str, Any]]:
+        return ollama_tool_calls([self._calls[i] for i in sorted(self._calls)]) if self._calls else []
+
     @property
     def complete(self) -> bool:
         """True once the backend said it finished (a finish reason or ``[DONE]``)."""
@@ -291,8 +329,8 @@ class StreamTranslator:
     def finish(self, now: int) -> list[bytes]:
         """The closing lines: assembled tool calls (if any), then the final ``done: true`` object."""
         lines = []
-        if self._calls:
-            calls = ollama_tool_calls([self._calls[i] for i in sorted(self._calls)])
+        calls = self._assembled_calls()
+        if calls:
             out = _envelope(self.kind, self.model, "", "", False)
             if self.kind == "chat":
                 out["message"]["tool_calls"] = calls

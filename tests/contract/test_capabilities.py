@@ -1,0 +1,98 @@
+"""Capabilities the backend publishes are honoured: what a model cannot do is refused up front in
+Ollama's words (and advertised truthfully in /api/show), never sent to fail at the backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import ollama
+import pytest
+
+from tests.conftest import ServedProxy
+from tests.support.fake_backend import FakeBackend
+
+USER = [{"role": "user", "content": "hi"}]
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+
+
+@pytest.fixture(scope="module")
+def router_backend() -> Iterator[FakeBackend]:
+    # OpenRouter-style listing: supported_parameters and modalities are the backend's own truth
+    fake = FakeBackend(
+        models=[
+            {
+                "id": "plain/text-only",
+                "context_length": 4096,
+                "supported_parameters": ["temperature"],
+                "architecture": {"input_modalities": ["text"]},
+            },
+            {
+                "id": "smart/all-in",
+                "context_length": 200000,
+                "supported_parameters": ["tools", "reasoning", "temperature"],
+                "architecture": {"input_modalities": ["text", "image"]},
+            },
+        ]
+    ).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def caps_client(router_backend: FakeBackend, start_proxy: Callable[..., ServedProxy]) -> ollama.Client:
+    proxy = start_proxy(router_backend.url, backend_profile="openrouter")
+    return ollama.Client(host=proxy.url)
+
+
+def test_show_tells_the_truth(caps_client: ollama.Client) -> None:
+    plain = caps_client.show("plain/text-only")
+    assert plain.capabilities == ["completion"]
+    smart = caps_client.show("smart/all-in")
+    assert smart.capabilities == ["completion", "tools", "vision", "thinking"]
+    assert smart.modelinfo is not None
+    assert smart.modelinfo[f"{smart.modelinfo['general.architecture']}.context_length"] == 200000
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tools": [TOOL]}, "registry.ollama.ai/plain/text-only:latest does not support tools"),
+        ({"think": True}, '"plain/text-only" does not support thinking'),
+        ({"think": "high"}, '"plain/text-only" does not support thinking'),
+    ],
+)
+def test_refused_in_ollamas_words(
+    caps_client: ollama.Client, router_backend: FakeBackend, kwargs: dict[str, object], message: str
+) -> None:
+    before = len(router_backend.received("chat/completions"))
+    with pytest.raises(ollama.ResponseError) as info:
+        caps_client.chat(model="plain/text-only", messages=USER, **kwargs)  # type: ignore[arg-type]
+    assert info.value.status_code == 400
+    assert info.value.error == message
+    assert len(router_backend.received("chat/completions")) == before  # never reached the backend
+
+
+def test_images_refused_without_vision(caps_client: ollama.Client) -> None:
+    with pytest.raises(ollama.ResponseError) as info:
+        caps_client.chat(
+            model="plain/text-only", messages=[{"role": "user", "content": "?", "images": [PNG]}]
+        )
+    assert info.value.status_code == 400
+    assert "does not support images" in info.value.error
+
+
+def test_capable_model_gets_everything(caps_client: ollama.Client, router_backend: FakeBackend) -> None:
+    reply = caps_client.chat(
+        model="smart/all-in",
+        messages=[{"role": "user", "content": "?", "images": [PNG]}],
+        tools=[TOOL],
+        think=True,
+    )
+    assert reply.message.content == "Hello from the fake backend."
+    sent = router_backend.last("chat/completions").body
+    assert sent["reasoning"] == {"effort": "medium"}
+    assert sent["tools"] == [TOOL]
+    assert sent["messages"][0]["content"][-1]["image_url"]["url"].startswith("data:image/png;base64,")
+    # think: false is always fine, even on a model without reasoning
+    caps_client.chat(model="plain/text-only", messages=USER, think=False)

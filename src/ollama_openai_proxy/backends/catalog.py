@@ -137,6 +137,17 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+# Servers that stamp ``created`` with the time of the listing itself: a date that would change on
+# every refresh, so it is not shown (Ollama clients then see the Unix epoch, a stable "unknown").
+_UNSTABLE_CREATED = frozenset({"llamacpp", "vllm"})
+
+
+def _stable_created(entry: dict[str, Any]) -> int:
+    if str(entry.get("owned_by") or "").lower() in _UNSTABLE_CREATED:
+        return 0
+    return _int(entry.get("created")) or 0
+
+
 def model_from_entry(entry: dict[str, Any], backend: BackendState) -> ModelInfo | None:
     model_id = entry.get("id")
     if not isinstance(model_id, str) or not model_id:
@@ -154,7 +165,7 @@ def model_from_entry(entry: dict[str, Any], backend: BackendState) -> ModelInfo 
         name=names.display_name(model_id),
         backend_id=model_id,
         backend=backend,
-        created=_int(entry.get("created")) or 0,
+        created=_stable_created(entry),
         owned_by=str(entry.get("owned_by") or ""),
         context_length=context,
         capabilities=_capabilities(entry, model_id),

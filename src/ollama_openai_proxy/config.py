@@ -240,7 +240,7 @@ class Settings(BaseSettings):
         """The configured backends, in priority order, with their API keys read from the environment."""
         file = self.file_config()
         if file is not None:
-            return [_with_key(b, i) for i, b in enumerate(file.backends)]
+            return [_with_key(b, i, self.config) for i, b in enumerate(file.backends)]
         if not self.openai_base_url:
             raise ConfigError(
                 "OPENAI_BASE_URL is not set: point it at an OpenAI-compatible server, "
@@ -277,7 +277,9 @@ class Settings(BaseSettings):
         for i, entry in enumerate(file.auth.keys if file else []):
             value = os.environ.get(entry.key_env, "")
             if not value:
-                raise ConfigError(f"auth.keys[{i}].key_env: environment variable {entry.key_env} is not set")
+                raise ConfigError(
+                    f"{self.config}: auth.keys[{i}].key_env: environment variable {entry.key_env} is not set"
+                )
             keys[value] = (entry.name, entry.models)
         return keys
 
@@ -290,13 +292,13 @@ class Settings(BaseSettings):
         return parse_ollama_host(self.ollama_host)
 
 
-def _with_key(backend: BackendConfig, index: int) -> BackendConfig:
+def _with_key(backend: BackendConfig, index: int, path: Path | None) -> BackendConfig:
     if backend.api_key_env is None:
         return backend
     value = os.environ.get(backend.api_key_env, "")
     if not value:
         raise ConfigError(
-            f"backends[{index}].api_key_env: environment variable {backend.api_key_env} is not set "
+            f"{path}: backends[{index}].api_key_env: environment variable {backend.api_key_env} is not set "
             f"(it should hold the API key of backend {backend.name!r})"
         )
     return backend.model_copy(update={"api_key": SecretStr(value)})

@@ -36,8 +36,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path.endswith("/models"):
-            self._json(200, {"object": "list", "data": [
-                {"id": MODEL, "object": "model", "created": 1700000000, "owned_by": "fake"}]})
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": MODEL, "object": "model", "created": 1700000000, "owned_by": "fake"}],
+                },
+            )
         elif path in ("/health", "/v1/health"):
             self._json(200, {"status": "ok"})
         else:
@@ -57,12 +62,23 @@ class Handler(BaseHTTPRequestHandler):
         now = int(time.time())
         usage = {"prompt_tokens": 5, "completion_tokens": 12, "total_tokens": 17}
         if not req.get("stream"):
-            self._json(200, {
-                "id": "chatcmpl-check", "object": "chat.completion", "created": now, "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": CANNED}}],
-                "usage": usage,
-            })
+            self._json(
+                200,
+                {
+                    "id": "chatcmpl-check",
+                    "object": "chat.completion",
+                    "created": now,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": CANNED},
+                        }
+                    ],
+                    "usage": usage,
+                },
+            )
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -71,8 +87,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         base = {"id": "chatcmpl-check", "object": "chat.completion.chunk", "created": now, "model": model}
         chunks = [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
-        chunks += [{"index": 0, "delta": {"content": word}, "finish_reason": None}
-                   for word in CANNED.split(" ") for word in (word + " ",)]
+        chunks += [
+            {"index": 0, "delta": {"content": word}, "finish_reason": None}
+            for word in CANNED.split(" ")
+            for word in (word + " ",)
+        ]
         chunks.append({"index": 0, "delta": {}, "finish_reason": "stop"})
         for choice in chunks:
             self.wfile.write(b"data: " + json.dumps({**base, "choices": [choice]}).encode() + b"\n\n")

@@ -22,7 +22,7 @@ from ollama_openai_proxy.config import Settings, load_settings
 from ollama_openai_proxy.middleware import ProxyMiddleware
 from ollama_openai_proxy.observability import configure_logging, count_retry
 from ollama_openai_proxy.routes import inference, meta, models, openai
-from ollama_openai_proxy.routes.common import json_response
+from ollama_openai_proxy.routes.common import context, json_response
 from ollama_openai_proxy.server import install_drain_on_signals
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.translate.errors import ProxyError
@@ -125,6 +125,7 @@ async def _keep_listings_fresh(catalog: Catalog) -> None:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProxyError)
     async def proxy_error(request: Request, exc: ProxyError) -> Response:
+        context(request).error = exc.message
         if isinstance(exc, openai.OpenAIError):
             return json_response(openai.openai_error_body(exc.status, exc.message), status=exc.status)
         return json_response({"error": exc.message}, status=exc.status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,9 @@ class Reply:
     delay: float = 0.0  # before answering
     chunk_delay: float = 0.0  # between events
     cut_after: int | None = None  # close the connection abruptly after this many events
+    reset: bool = False  # reset the connection (TCP RST) instead of answering: nothing, not even headers
+    reset_after: int | None = None  # reset the connection (TCP RST) after this many events
+    tail: bytes = b""  # raw bytes written after the events (e.g. a truncated event), before [DONE]
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    at: float = field(default_factory=time.monotonic)  # when the request arrived (time.monotonic())
 
 
 @dataclass
@@ -71,6 +76,8 @@ class FakeBackend:
         self.models_status = 200
         self.aborted: list[Aborted] = []
         self.abort_seen = threading.Event()
+        self.active = 0  # requests being answered right now (a leak check: 0 once everything ended)
+        self._runner: web.AppRunner | None = None
 
     def enqueue(self, path: str, *replies: Reply) -> None:
         self.queues.setdefault(path, []).extend(replies)
@@ -92,7 +99,48 @@ class FakeBackend:
     def received(self, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith(path)]
 
+    @property
+    def connections(self) -> int:
+        """Open TCP connections to this backend (idle keep-alive ones included)."""
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
+
+    def _note_abort(self, path: str, sent: int) -> None:
+        self.aborted.append(Aborted(path, sent, time.monotonic()))
+        self.abort_seen.set()
+
+    @staticmethod
+    def _closed(request: web.Request) -> bool:
+        return request.transport is None or request.transport.is_closing()
+
+    async def _sleep(self, request: web.Request, seconds: float) -> bool:
+        """Sleep, watching the connection: False as soon as the peer closed it."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self._closed(request):
+                return False
+            await asyncio.sleep(min(left, 0.01))
+        return not self._closed(request)
+
+    @staticmethod
+    def _reset(request: web.Request) -> None:
+        """Drop the connection with a TCP RST (SO_LINGER 0), as a crashed server or a middlebox does."""
+        transport = request.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.active += 1
+        try:
+            return await self._answer(request)
+        finally:
+            self.active -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
             body = orjson.loads(raw) if raw else None
@@ -106,8 +154,12 @@ class FakeBackend:
             reply = self.queues[key].pop(0)
         if reply is None:
             reply = self._default(rec, key)
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        if reply.delay and not await self._sleep(request, reply.delay):
+            self._note_abort(request.path, 0)  # the proxy gave up (timeout or its client left)
+            return web.Response(status=499)
+        if reply.reset:
+            self._reset(request)
+            return web.Response(status=499)
         if reply.events is None:
             body_bytes = reply.raw if reply.raw is not None else orjson.dumps(reply.json)
             ctype = reply.content_type or "application/json"
@@ -125,20 +177,24 @@ class FakeBackend:
                     assert request.transport is not None
                     request.transport.close()
                     return resp
-                if request.transport is None or request.transport.is_closing():
+                if reply.reset_after is not None and i >= reply.reset_after:
+                    self._reset(request)
+                    return resp
+                if self._closed(request):
                     raise ConnectionResetError("peer closed the connection")
                 data = event.encode() if isinstance(event, str) else orjson.dumps(event)
                 await resp.write(b"data: " + data + b"\n\n")
                 sent = i + 1
-                if reply.chunk_delay:
-                    await asyncio.sleep(reply.chunk_delay)
+                if reply.chunk_delay and not await self._sleep(request, reply.chunk_delay):
+                    raise ConnectionResetError("peer closed the connection")
+            if reply.tail:
+                await resp.write(reply.tail)
             if reply.done:
                 await resp.write(b"data: [DONE]\n\n")
             await resp.write_eof()
         except (ConnectionError, asyncio.CancelledError):
             # The proxy closed its connection mid-stream (a write failed or the transport is closing).
-            self.aborted.append(Aborted(request.path, sent, time.monotonic()))
-            self.abort_seen.set()
+            self._note_abort(request.path, sent)
         return resp
 
     def _default(self, rec: Recorded, key: str) -> Reply:
@@ -150,7 +206,8 @@ class FakeBackend:
                 return Reply(events=text_stream("Hello ", "from the ", "fake backend."))
             return Reply(json=chat_completion("Hello from the fake backend."))
         if key == "embeddings":
-            n = len(rec.body["input"]) if isinstance(rec.body, dict) else 1
+            given = rec.body.get("input") if isinstance(rec.body, dict) else None
+            n = len(given) if isinstance(given, list) else 1
             return Reply(json=embeddings([[3.0, 4.0]] * n))
         if key == "completions" and streamed:
             return Reply(
@@ -177,6 +234,7 @@ class FakeBackend:
             app = web.Application(client_max_size=64 * 1024 * 1024)
             app.router.add_route("*", "/{tail:.*}", self._handle)
             runner = web.AppRunner(app, access_log=None)
+            self._runner = runner
             loop.run_until_complete(runner.setup())
             loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
             ready.set()

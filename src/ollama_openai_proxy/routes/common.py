@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
+from fastapi import APIRouter
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -37,6 +38,17 @@ IGNORED_HEADER = "X-Ollama-Proxy-Ignored"
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
+
+
+def get_and_head(router: APIRouter, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Serve GET and HEAD at ``path``, with one operation in the OpenAPI schema (not two of one name)."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        router.add_api_route(path, endpoint, methods=["GET"])
+        router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
+        return endpoint
+
+    return register
 
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -9,30 +9,30 @@ from starlette.responses import PlainTextResponse, Response
 
 from ollama_openai_proxy import OLLAMA_COMPAT_VERSION, __version__
 from ollama_openai_proxy.observability import metrics_text
-from ollama_openai_proxy.routes.common import json_response
+from ollama_openai_proxy.routes.common import get_and_head, json_response
 from ollama_openai_proxy.state import get_state
 
 router = APIRouter()
 
 
-@router.api_route("/", methods=["GET", "HEAD"])
+@get_and_head(router, "/")
 async def root() -> Response:
     return PlainTextResponse("Ollama is running")
 
 
-@router.api_route("/api/version", methods=["GET", "HEAD"])
+@get_and_head(router, "/api/version")
 async def version(request: Request) -> Response:
     reported = get_state(request).settings.reported_version or OLLAMA_COMPAT_VERSION
     return json_response({"version": reported})
 
 
-@router.api_route("/health", methods=["GET", "HEAD"])
+@get_and_head(router, "/health")
 async def health() -> Response:
     """Liveness: answers without touching any backend."""
     return json_response({"status": "ok", "version": __version__})
 
 
-@router.api_route("/ready", methods=["GET", "HEAD"])
+@get_and_head(router, "/ready")
 async def ready(request: Request) -> Response:
     """Readiness: ready once a backend answered its last listing. Reads the catalog's cached state
     (refreshed in the background), so probes never reach a backend."""

@@ -12,7 +12,14 @@ from starlette.responses import Response
 
 from ollama_openai_proxy.middleware import model_allowed
 from ollama_openai_proxy.protocol.ollama import CopyRequest, NamedRequest
-from ollama_openai_proxy.routes.common import context, find_route, json_response, parse, read_json
+from ollama_openai_proxy.routes.common import (
+    context,
+    find_route,
+    get_and_head,
+    json_response,
+    parse,
+    read_json,
+)
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.metadata import ps_entry, show_response, tags_entry
@@ -30,7 +37,7 @@ def _tagged(name: str) -> str:
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
-@router.api_route("/api/tags", methods=["GET", "HEAD"])
+@get_and_head(router, "/api/tags")
 async def tags(request: Request) -> Response:
     ctx = context(request)
     models = await get_state(request).catalog.models()
@@ -164,7 +171,8 @@ async def delete(request: Request) -> Response:
     )
 
 
-@router.api_route("/api/blobs/{digest}", methods=["HEAD", "POST"])
+@router.head("/api/blobs/{digest}", include_in_schema=False)
+@router.post("/api/blobs/{digest}")
 async def blobs(digest: str, request: Request) -> Response:
     if not _DIGEST.match(digest):
         raise ProxyError(400, f'invalid digest "{digest}"')

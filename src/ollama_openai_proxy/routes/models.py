@@ -13,6 +13,7 @@ from starlette.responses import Response
 from ollama_openai_proxy.middleware import model_allowed
 from ollama_openai_proxy.protocol.ollama import CopyRequest, NamedRequest
 from ollama_openai_proxy.routes.common import (
+    NDJSON_TYPE,
     context,
     find_route,
     get_and_head,
@@ -70,17 +71,17 @@ async def pull(request: Request) -> Response:
     info = (await find_route(request, req.target, not_found=ProxyError(404, message))).primary
     if req.stream is False:
         return json_response({"status": "success"})
-    steps = [
-        {"status": "pulling manifest"},
-        {
-            "status": f"using backend model {info.backend_id!r} from {info.backend.client.name}",
-            "digest": f"sha256:{info.digest}",
-        },
-        {"status": "verifying sha256 digest"},
-        {"status": "writing manifest"},
-        {"status": "success"},
-    ]
-    return Response(b"".join(line(s) for s in steps), media_type="application/x-ndjson")
+    return _progress(
+        [
+            {"status": "pulling manifest"},
+            {
+                "status": f"using backend model {info.backend_id!r} from {info.backend.client.name}",
+                "digest": f"sha256:{info.digest}",
+            },
+            {"status": "verifying sha256 digest"},
+            {"status": "writing manifest"},
+        ]
+    )
 
 
 @router.post("/api/push")
@@ -91,6 +92,21 @@ async def push(request: Request) -> Response:
     raise ProxyError(
         501, "push is not supported: ollama-openai-proxy serves models from OpenAI-compatible backends"
     )
+
+
+def _progress(steps: list[dict[str, str]]) -> Response:
+    """A finished progress stream (pull, create): NDJSON status lines ending with ``success``."""
+    return Response(b"".join(line(s) for s in [*steps, {"status": "success"}]), media_type=NDJSON_TYPE)
+
+
+def _writable(request: Request, virtual: VirtualModels, name: str) -> None:
+    """The caller may change the virtual model ``name``: its key allows it, and the file does not."""
+    if not model_allowed(context(request), name):
+        raise ProxyError(403, f"this API key may not use model '{name}'")
+    if virtual.is_read_only(name):
+        raise ProxyError(
+            400, f"model '{name}' is declared in the configuration file and cannot be changed here"
+        )
 
 
 def _virtual(request: Request) -> VirtualModels:
@@ -107,24 +123,19 @@ async def create(request: Request) -> Response:
     body = await read_json(request)
     virtual = _virtual(request)
     model = from_create_request(body)
-    if not model_allowed(context(request), model.name):
-        raise ProxyError(403, f"this API key may not use model '{model.name}'")
-    if virtual.is_read_only(model.name):
-        raise ProxyError(
-            400, f"model '{model.name}' is declared in the configuration file and cannot be changed here"
-        )
+    _writable(request, virtual, model.name)
     _, bottom = resolve_chain(model, virtual.get)
     base = await find_route(request, bottom, not_found=ProxyError(404, f"model '{bottom}' not found"))
     await asyncio.to_thread(virtual.put, model)
     if body.get("stream") is False:
         return json_response({"status": "success"})
-    steps = [
-        {"status": f"using existing layer sha256:{base.primary.digest}"},
-        {"status": f"creating new layer sha256:{model.digest}"},
-        {"status": "writing manifest"},
-        {"status": "success"},
-    ]
-    return Response(b"".join(line(s) for s in steps), media_type="application/x-ndjson")
+    return _progress(
+        [
+            {"status": f"using existing layer sha256:{base.primary.digest}"},
+            {"status": f"creating new layer sha256:{model.digest}"},
+            {"status": "writing manifest"},
+        ]
+    )
 
 
 @router.post("/api/copy")
@@ -135,12 +146,7 @@ async def copy(request: Request) -> Response:
         raise ProxyError(400, "source and destination are required")
     virtual = _virtual(request)
     await find_route(request, req.source, not_found=ProxyError(404, f'model "{req.source}" not found'))
-    if not model_allowed(context(request), req.destination):
-        raise ProxyError(403, f"this API key may not use model '{req.destination}'")
-    if virtual.is_read_only(req.destination):
-        raise ProxyError(
-            400, f"model '{req.destination}' is declared in the configuration file and cannot be changed here"
-        )
+    _writable(request, virtual, req.destination)
     if virtual.get(req.source) is not None:
         await asyncio.to_thread(virtual.copy, req.source, req.destination)
     else:
@@ -156,12 +162,7 @@ async def delete(request: Request) -> Response:
         raise ProxyError(400, "model is required")
     virtual = _virtual(request)
     if virtual.get(req.target) is not None:
-        if not model_allowed(context(request), req.target):
-            raise ProxyError(403, f"this API key may not use model '{req.target}'")
-        if virtual.is_read_only(req.target):
-            raise ProxyError(
-                400, f"model '{req.target}' is declared in the configuration file and cannot be changed here"
-            )
+        _writable(request, virtual, req.target)
         await asyncio.to_thread(virtual.delete, req.target)
         return Response(status_code=200)
     info = (await find_route(request, req.target)).primary

@@ -85,6 +85,16 @@ class BackendState:
     last_error: str | None = None
     props: dict[str, Any] = field(default_factory=dict)
     _refreshing: asyncio.Task[None] | None = None
+    # canonical exposed name and canonical backend id → model: a dict lookup per request
+    index: dict[str, ModelInfo] = field(default_factory=dict)
+
+    def set_models(self, models: list[ModelInfo]) -> None:
+        self.models = models
+        index: dict[str, ModelInfo] = {}
+        for model in models:
+            index.setdefault(names.canonical(model.backend_id), model)
+            index.setdefault(names.canonical(model.name), model)
+        self.index = index
 
     @property
     def patterns(self) -> list[str]:
@@ -229,9 +239,9 @@ class Catalog:
             state.fetched_at = time.monotonic()
             if exc.status in (404, 405):
                 state.listing_supported = False  # the backend serves whatever it is asked for
-                state.models = [self._declared(state, m) for m in state.declared]
+                state.set_models([self._declared(state, m) for m in state.declared])
             else:
-                state.models = []  # down: its models drop out until it recovers
+                state.set_models([])  # down: its models drop out until it recovers
             log.warning("listing models of backend %s failed: %s", state.client.name, exc.message)
             return
         entries = data.get("data") if isinstance(data, dict) else data
@@ -246,7 +256,7 @@ class Catalog:
             await self._probe_llamacpp(state, models)
         for model in models:
             self._override(model)
-        state.models = models
+        state.set_models(models)
         state.fetched_at = time.monotonic()
         state.listing_supported = True
         state.last_error = None
@@ -332,8 +342,8 @@ class Catalog:
         return [m for m in seen.values() if self._exposed(m.name)]
 
     def _matches(self, name: str, state: BackendState) -> list[ModelInfo]:
-        key = names.canonical(name)
-        return [m for m in state.models if key in (names.canonical(m.name), names.canonical(m.backend_id))]
+        model = state.index.get(names.canonical(name))
+        return [model] if model is not None else []
 
     def _alias_route(self, alias: str) -> Route | None:
         spec = self.config.aliases[alias]

@@ -8,8 +8,9 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -19,7 +20,7 @@ from ollama_openai_proxy import __version__
 from ollama_openai_proxy.backends.catalog import Catalog
 from ollama_openai_proxy.backends.client import BackendClient, close_all
 from ollama_openai_proxy.config import Settings, load_settings
-from ollama_openai_proxy.middleware import ProxyMiddleware
+from ollama_openai_proxy.middleware import Endpoint, ProxyMiddleware, error_response
 from ollama_openai_proxy.observability import configure_logging, count_retry
 from ollama_openai_proxy.routes import inference, meta, models, openai
 from ollama_openai_proxy.routes.common import context, json_response
@@ -56,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="The Ollama HTTP API served from OpenAI-compatible backends.",
         lifespan=lifespan,
+        # Metrics are Prometheus's (observability.py); FastAPI's own OpenTelemetry hooks would
+        # look up the global providers on every request for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         docs_url="/docs",
         redoc_url=None,
     )
@@ -65,7 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     for client in clients:
         client.on_retry = lambda c, status: count_retry(c.name, status)
-    app.add_middleware(ProxyMiddleware, settings=settings)
+    app.add_middleware(
+        ProxyMiddleware, settings=settings, fast_routes=hot_routes(inference.router, openai.router)
+    )
     origins = cors_origins(settings.origins)
     app.add_middleware(
         CORSMiddleware,
@@ -85,6 +91,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Request-ID", "X-Ollama-Proxy-Ignored"],
     )
     return app
+
+
+HOT_PATHS = frozenset(
+    {
+        "/api/chat",
+        "/api/generate",
+        "/api/embed",
+        "/api/embeddings",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+    }
+)
+
+
+def hot_routes(*routers: APIRouter) -> dict[tuple[str, str], Endpoint]:
+    """The POST endpoints ProxyMiddleware calls directly (they take the Request and return a Response)."""
+    routes: dict[tuple[str, str], Endpoint] = {}
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and route.path in HOT_PATHS and "POST" in (route.methods or ()):
+                routes[("POST", route.path)] = route.endpoint
+    return routes
 
 
 # Ollama's built-in allowed origins; OLLAMA_ORIGINS adds to them (comma-separated, "*" wildcards).
@@ -126,9 +155,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProxyError)
     async def proxy_error(request: Request, exc: ProxyError) -> Response:
         context(request).error = exc.message
-        if isinstance(exc, openai.OpenAIError):
-            return json_response(openai.openai_error_body(exc.status, exc.message), status=exc.status)
-        return json_response({"error": exc.message}, status=exc.status)
+        return error_response(exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -50,7 +50,7 @@ class RequestContext:
     backend: str = ""
     status: int = 0
     key_name: str = ""
-    allowed_models: list[str] = field(default_factory=lambda: ["*"])
+    allowed_models: list[str] | None = None  # model globs the caller's key allows; None: all
     client_key: str | None = None  # the client's bearer key, for forward_client_key mode
     ttft_ns: int = 0
     prompt_tokens: int = 0

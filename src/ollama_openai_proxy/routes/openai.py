@@ -13,20 +13,11 @@ from starlette.responses import Response, StreamingResponse
 from ollama_openai_proxy.middleware import model_allowed
 from ollama_openai_proxy.routes.common import backend_auth, context, find_route, json_response, read_json
 from ollama_openai_proxy.state import get_state
-from ollama_openai_proxy.translate.errors import ProxyError, redact
+from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body, redact
 
 router = APIRouter()
 
 _RELAYED_HEADERS = ("content-type", "x-request-id", "openai-processing-ms", "retry-after")
-
-
-class OpenAIError(ProxyError):
-    """A ProxyError answered in OpenAI's error envelope instead of Ollama's."""
-
-
-def openai_error_body(status: int, message: str) -> dict[str, Any]:
-    kind = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "api_error")
-    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
 def _model_object(name: str, created: int, owner: str) -> dict[str, Any]:

@@ -17,6 +17,15 @@ class ProxyError(Exception):
         self.message = message
 
 
+class OpenAIError(ProxyError):
+    """A ProxyError answered in OpenAI's error envelope instead of Ollama's."""
+
+
+def openai_error_body(status: int, message: str) -> dict[str, Any]:
+    kind = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "api_error")
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
 def model_not_found(name: str) -> ProxyError:
     return ProxyError(404, f"model '{name}' not found")
 

@@ -212,7 +212,8 @@ class Settings(BaseSettings):
     reported_version: str | None = None
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: Literal["json", "text"] = "json"
-    # Logs request and response bodies (keys redacted). Off by default: prompts are private.
+    # Adds each request's body (first 4 KiB, keys redacted) to its access-log line. Off by default:
+    # prompts are private.
     log_bodies: bool = False
     # Inbound API keys, comma-separated; with any key set every route but the liveness probes needs one.
     api_keys: SecretStr | None = None

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ollama_openai_proxy.config import Settings
 from ollama_openai_proxy.observability import IN_FLIGHT, RequestContext, access_log, record
-from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body
+from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body, redact
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 ErrorRenderer = Callable[[ProxyError], Response]
@@ -124,6 +124,7 @@ class ProxyMiddleware:
                 completion_tokens=ctx.completion_tokens or None,
                 key=ctx.key_name or None,
                 error=ctx.error or None,
+                body=body_for_log(ctx.body) if self.log_bodies else None,
             )
 
     def _refuse(
@@ -172,7 +173,14 @@ class ProxyMiddleware:
         body_done = response_done = cancelled_here = False
         received = 0
         watcher: asyncio.Task[None] | None = None
+        timer: asyncio.TimerHandle | None = None
         task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+
+        def start_watch() -> None:
+            nonlocal watcher
+            if not response_done:
+                watcher = loop.create_task(watch())
 
         async def watch() -> None:
             # The body is read: the only message left is the client going away. Stop the work then.
@@ -185,18 +193,21 @@ class ProxyMiddleware:
                 task.cancel()
 
         async def wrapped_receive() -> Message:
-            nonlocal body_done, received, watcher
+            nonlocal body_done, received, timer
             if body_done:
                 await disconnected.wait()
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                if self.log_bodies and len(ctx.body) < BODY_LOG_LIMIT:
+                    ctx.body += message.get("body", b"")
                 if received > self.max_body:
                     raise ProxyError(413, f"request body too large: the limit is {self.max_body} bytes")
                 if not message.get("more_body", False):
                     body_done = True
-                    watcher = asyncio.create_task(watch())
+                    # Most answers are done within the grace period: no watcher task for them.
+                    timer = loop.call_later(WATCH_AFTER, start_watch)
             elif message["type"] == "http.disconnect":
                 disconnected.set()
             return message
@@ -226,6 +237,8 @@ class ProxyMiddleware:
             if not ctx.status:
                 ctx.status = 499  # nginx's "client closed request", as Ollama reports cancellations
         finally:
+            if timer is not None:
+                timer.cancel()
             if watcher is not None:
                 watcher.cancel()
 
@@ -245,6 +258,19 @@ class ProxyMiddleware:
             ctx.error = f"internal proxy error ({type(exc).__name__})"
             response = error_response(ProxyError(500, ctx.error))
         await response(scope, receive, send)
+
+
+BODY_LOG_LIMIT = 4096
+# Seconds after the body was read before a disconnect watcher is started for a request still running.
+WATCH_AFTER = 0.05
+
+
+def body_for_log(body: bytes) -> str | None:
+    """The request body for the debug log (OLLAMA_PROXY_LOG_BODIES): cut short, keys redacted."""
+    if not body:
+        return None
+    text = body[:BODY_LOG_LIMIT].decode("utf-8", "replace")
+    return redact(text) + ("…" if len(body) > BODY_LOG_LIMIT else "")
 
 
 def error_response(exc: ProxyError) -> Response:

@@ -56,20 +56,33 @@ class RequestContext:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str = ""
+    body: bytes = b""  # kept only with OLLAMA_PROXY_LOG_BODIES, for the debug log
+
+
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, memoised: prometheus_client validates and locks on every call."""
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
 
 
 def record(ctx: RequestContext, duration: float) -> None:
     route = ctx.route or "unmatched"
-    REQUESTS.labels(route, ctx.model, ctx.backend, str(ctx.status)).inc()
-    DURATION.labels(route).observe(duration)
+    _child(REQUESTS, route, ctx.model, ctx.backend, str(ctx.status)).inc()
+    _child(DURATION, route).observe(duration)
     if ctx.ttft_ns:
-        TTFT.labels(route, ctx.model).observe(ctx.ttft_ns / 1e9)
+        _child(TTFT, route, ctx.model).observe(ctx.ttft_ns / 1e9)
     if ctx.prompt_tokens:
-        TOKENS.labels("prompt", ctx.model, ctx.backend).inc(ctx.prompt_tokens)
+        _child(TOKENS, "prompt", ctx.model, ctx.backend).inc(ctx.prompt_tokens)
     if ctx.completion_tokens:
-        TOKENS.labels("completion", ctx.model, ctx.backend).inc(ctx.completion_tokens)
+        _child(TOKENS, "completion", ctx.model, ctx.backend).inc(ctx.completion_tokens)
     if ctx.backend and ctx.status >= 500:
-        BACKEND_ERRORS.labels(ctx.backend, str(ctx.status)).inc()
+        _child(BACKEND_ERRORS, ctx.backend, str(ctx.status)).inc()
 
 
 def count_retry(backend: str, status: str) -> None:
@@ -124,8 +137,44 @@ def configure_logging(level: str, fmt: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    access_log.configure(level, fmt)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-access_log = structlog.stdlib.get_logger("ollama_openai_proxy.access")
+class AccessLog:
+    """One line per request. A native structlog logger writing bytes straight to stderr: the
+    standard-library route (handlers, formatters) costs several times more on every request."""
+
+    def __init__(self) -> None:
+        self._logger: Any = structlog.get_logger("ollama_openai_proxy.access")
+
+    def configure(self, level: str, fmt: str) -> None:
+        numeric = getattr(logging, level.upper(), logging.INFO)
+        renderer: Any = (
+            structlog.processors.JSONRenderer(serializer=orjson.dumps) if fmt == "json" else _BytesConsole()
+        )
+        self._logger = structlog.wrap_logger(
+            structlog.BytesLogger(sys.stderr.buffer),
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                renderer,
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(numeric),
+            cache_logger_on_first_use=True,
+        )
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._logger.info(event, **fields)
+
+
+class _BytesConsole:
+    def __init__(self) -> None:
+        self._render = structlog.dev.ConsoleRenderer(colors=False)
+
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> bytes:
+        return str(self._render(logger, name, event)).encode()
+
+
+access_log = AccessLog()

@@ -352,3 +352,32 @@ def test_metrics_sum_across_workers(fake: FakeBackend, proxy_process: Callable[.
         total = samples(proc.url, "ollama_proxy_requests_total", route="/api/chat", status="200")
         assert total == n
         assert samples(proc.url, "ollama_proxy_tokens_total", kind="completion") == n * 5
+
+
+def test_log_bodies_switch_logs_redacted_request_bodies(
+    fake: FakeBackend, proxy_process: Callable[..., ProxyProcess]
+) -> None:
+    proc = proxy_process(
+        {
+            "OPENAI_BASE_URL": fake.url,
+            "OLLAMA_PROXY_BACKEND_PROFILE": "generic",
+            "OLLAMA_PROXY_LOG_BODIES": "true",
+        }
+    )
+    content = f"{PROMPT_SECRET} and my key {BACKEND_KEY}"
+    response = httpx.post(
+        f"{proc.url}/api/chat",
+        json=chat_body(False, content=content),
+        headers={"X-Request-ID": "bodylog"},
+        timeout=20,
+    )
+    assert response.status_code == 200
+
+    def entry() -> dict[str, Any] | None:
+        return next((o for o in proc.log_objects() if o.get("request_id") == "bodylog"), None)
+
+    assert wait_until(lambda: entry() is not None, 5)
+    logged_body = entry()["body"]  # type: ignore[index]
+    assert PROMPT_SECRET in logged_body  # the switch does log prompts: that is what it is for
+    assert BACKEND_KEY not in logged_body  # but never keys
+    assert "sk-backe" in logged_body

@@ -4,6 +4,7 @@ memory and reloaded only when the file changes (a stat per lookup, not a query).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from ollama_openai_proxy.translate import names
@@ -12,6 +13,8 @@ from ollama_openai_proxy.virtual.spec import VirtualModel
 from ollama_openai_proxy.virtual.store import LayeredStore, MemoryStore, SQLiteStore, VirtualStore
 
 DB_NAME = "virtual-models.db"
+# How stale another worker's write may look here: the file is stat'ed at most this often.
+RECHECK_SECONDS = 1.0
 
 
 def default_state_dir(config: Path | None) -> Path:
@@ -70,6 +73,7 @@ class VirtualModels:
         self.store = LayeredStore(MemoryStore(declared), _LazySQLite(self.path))
         self._stamp: tuple[int, ...] = ()
         self._snapshot: dict[str, VirtualModel] = {}
+        self._checked = time.monotonic()
         self._reload()
 
     def _file_stamp(self) -> tuple[int, ...]:
@@ -87,8 +91,11 @@ class VirtualModels:
         self._snapshot = {m.key: m for m in self.store.list()}
 
     def _fresh(self) -> dict[str, VirtualModel]:
-        if self._file_stamp() != self._stamp:  # another worker or replica wrote to the file
-            self._reload()
+        now = time.monotonic()
+        if now - self._checked >= RECHECK_SECONDS:  # at most one stat a second, not one per request
+            self._checked = now
+            if self._file_stamp() != self._stamp:  # another worker or replica wrote to the file
+                self._reload()
         return self._snapshot
 
     def get(self, name: str) -> VirtualModel | None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -307,6 +306,8 @@ def _with_key(backend: BackendConfig, index: int, path: Path | None) -> BackendC
 
 def read_config_file(path: Path) -> FileConfig:
     """Load and validate the YAML configuration file; every problem names the file and the key."""
+    import yaml  # only with a configuration file: keeps start-up lean without one
+
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:

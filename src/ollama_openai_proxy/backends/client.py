@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 import aiohttp
 import orjson
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ollama_openai_proxy import __version__
 from ollama_openai_proxy.config import BackendConfig
@@ -257,6 +256,9 @@ class BackendClient:
             if self.config.retries == 0 or not self._may_retry(first):
                 raise
             failure = first
+
+        # Imported on the first retry only: the happy path (and start-up) never needs it.
+        from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None

@@ -1261,7 +1261,9 @@ def write_docs(md: str, meta: dict[str, object]) -> Path:
         "",
     ]
     body = md.split("\n", 2)[2] if md.startswith("# ") else md
-    doc.write_text("\n".join(head) + "\n" + body.replace("\n## ", "\n### "))
+    # The hand-written reading of the figures (what changed, which targets are not met and why).
+    analysis = (HERE / "analysis.md").read_text() if (HERE / "analysis.md").exists() else ""
+    doc.write_text("\n".join(head) + "\n" + body.replace("\n## ", "\n### ") + "\n" + analysis)
     return doc
 
 

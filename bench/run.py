@@ -891,31 +891,40 @@ def target_checks(bench: Bench, target: str) -> list[dict[str, object]]:
             }
         )
 
-    r = get("chat_c64")
-    v = r.cpu_us_per_req if r and r.ok else None
-    add(
+    def ceiling(name: str, scenario: str, attr: str, bound: float, unit: str, how: str) -> None:
+        """A target that holds when the scenario's ``attr`` is at most ``bound``."""
+        r = get(scenario)
+        v = getattr(r, attr) if r and r.ok else None
+        add(
+            name,
+            f"<= {bound:g} {unit}",
+            f"{v} {unit}" if v is not None else "n/a",
+            None if v is None else v <= bound,
+            how,
+        )
+
+    ceiling(
         "CPU per non-streamed /api/chat request",
-        "<= 300 us",
-        f"{v} us" if v is not None else "n/a",
-        None if v is None else v <= 300,
+        "chat_c64",
+        "cpu_us_per_req",
+        300,
+        "us",
         "chat_c64: proxy tree CPU / requests",
     )
-    r = get("chat_c1")
-    v = r.added_p50_ms if r and r.ok else None
-    add(
+    ceiling(
         "latency added over direct, c=1, p50",
-        "<= 0.5 ms",
-        f"{v} ms" if v is not None else "n/a",
-        None if v is None else v <= 0.5,
+        "chat_c1",
+        "added_p50_ms",
+        0.5,
+        "ms",
         "chat_c1: proxy p50 - nginx p50",
     )
-    r = get("relay_stream_c64")
-    v = r.cpu_us_per_chunk if r and r.ok else None
-    add(
+    ceiling(
         "CPU per relayed stream chunk",
-        "<= 15 us",
-        f"{v} us" if v is not None else "n/a",
-        None if v is None else v <= 15,
+        "relay_stream_c64",
+        "cpu_us_per_chunk",
+        15,
+        "us",
         "relay_stream_c64: proxy tree CPU / content chunks",
     )
     inst = bench.instances.get((target, "plain"))

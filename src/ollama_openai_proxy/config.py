@@ -33,10 +33,10 @@ class ConfigError(Exception):
 class Timeouts(BaseModel):
     """Seconds allowed for each phase of a backend call."""
 
-    # Numbers and switches in the file are strict: `retries: yes` or `connect: true` is a mistake, not 1.
-
     model_config = ConfigDict(extra="forbid")
 
+    # Numbers and switches in the file are strict (here and below): `connect: true` or `retries: yes`
+    # is a mistake, not 1.
     connect: float = Field(10.0, gt=0, strict=True)
     first_byte: float = Field(300.0, gt=0, strict=True)  # until the response headers arrive
     idle: float = Field(300.0, gt=0, strict=True)  # longest gap between two streamed chunks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -335,3 +336,13 @@ def test_a_smoke_failure_is_remembered_only_when_it_cannot_change(
     for _ in range(2):
         assert lb.prebuilt_smoke_check(tmp_path / "model.gguf", flags) == failure
     assert len(calls) == checks
+
+
+def test_every_variable_the_script_reads_is_documented() -> None:
+    source = SCRIPT.read_text()
+    read = set(re.findall(r'"(LLAMA_BACKEND_[A-Z_]+)"', source))
+    readme = (SCRIPT.parents[1] / "README.md").read_text()
+    documented = set(re.findall(r"`(LLAMA_BACKEND_[A-Z_]+)`", readme))
+    assert read
+    assert read <= documented, sorted(read - documented)
+    assert all(f"  {name} " in source for name in read), "the script's docstring lists each variable"

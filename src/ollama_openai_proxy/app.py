@@ -24,7 +24,7 @@ from ollama_openai_proxy.middleware import Endpoint, ProxyMiddleware, error_resp
 from ollama_openai_proxy.observability import configure_logging, count_retry
 from ollama_openai_proxy.routes import inference, meta, models, openai
 from ollama_openai_proxy.routes.common import context, json_response
-from ollama_openai_proxy.server import install_drain_on_signals
+from ollama_openai_proxy.shutdown import DrainMiddleware, install_drain_on_signals
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.store.database import DB_NAME, Database, sqlite_url
 from ollama_openai_proxy.store.loaded import LoadedModels
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The first listing is fetched in the background so start-up never waits on a backend.
-        install_drain_on_signals(settings.shutdown_grace)
+        install_drain_on_signals(settings.drain_delay, settings.shutdown_grace)
         refresher = asyncio.create_task(_keep_listings_fresh(state.catalog))
         await _open_store(database)
         yield
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         expose_headers=["X-Request-ID", "X-Ollama-Proxy-Ignored"],
     )
+    app.add_middleware(DrainMiddleware)
     return app
 
 

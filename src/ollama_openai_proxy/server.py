@@ -1,34 +1,11 @@
-"""Running the app under Uvicorn, and ending open streams cleanly when a shutdown signal arrives."""
+"""Running the app under Uvicorn (the drain on a shutdown signal is in shutdown.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import signal
 import tempfile
-from types import FrameType
-from typing import Any
 
 import uvicorn
-
-from ollama_openai_proxy.backends.client import begin_drain
-
-
-def install_drain_on_signals(grace: float) -> None:
-    """Chain onto Uvicorn's SIGTERM/SIGINT handlers: besides stopping the server, give open streams
-    ``grace`` seconds and then end each with a final ``{"error": ...}`` line instead of cutting it."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(sig)
-
-        def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(begin_drain, grace)
-            if callable(previous):
-                previous(signum, frame)
-
-        with contextlib.suppress(ValueError):  # not the main thread (an embedded server): nothing to chain
-            signal.signal(sig, handler)
 
 
 def serve(host: str, port: int, workers: int, log_level: str, grace: float) -> int:

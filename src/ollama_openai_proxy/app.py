@@ -19,6 +19,8 @@ from starlette.responses import Response
 from ollama_openai_proxy import __version__
 from ollama_openai_proxy.backends.catalog import Catalog
 from ollama_openai_proxy.backends.client import BackendClient, close_all
+from ollama_openai_proxy.backends.limiter import SharedSlots
+from ollama_openai_proxy.backends.limiter import connect as connect_redis
 from ollama_openai_proxy.config import Settings, load_settings
 from ollama_openai_proxy.middleware import Endpoint, ProxyMiddleware, error_response
 from ollama_openai_proxy.observability import configure_logging, count_retry
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
     clients = [BackendClient(b) for b in settings.backends()]
+    shared = share_limits(settings, clients)
     database = Database(database_url(settings))
     virtual = virtual_models(settings, database)
     state = ProxyState(
@@ -59,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         refresher.cancel()
         await close_all(clients)
+        for slots in shared:
+            await slots.close()
         await state.recent.close()
         await virtual.close()
         await database.dispose()
@@ -143,6 +148,17 @@ def cors_origins(extra: str) -> list[str]:
 
 def origin_regex(origins: list[str]) -> str:
     return "^(" + "|".join(re.escape(o).replace(r"\*", ".*") for o in origins) + ")$"
+
+
+def share_limits(settings: Settings, clients: list[BackendClient]) -> list[SharedSlots]:
+    """With OLLAMA_PROXY_REDIS_URL, each backend's max_concurrency holds across every replica."""
+    if settings.redis_url is None:
+        return []
+    redis = connect_redis(settings.redis_url.get_secret_value())
+    for client in clients:
+        if client.config.max_concurrency:
+            client.shared_slots = SharedSlots(redis, client.name, client.config.max_concurrency)
+    return [c.shared_slots for c in clients if c.shared_slots is not None]
 
 
 def database_url(settings: Settings) -> str:

@@ -200,3 +200,14 @@ def postgres_or_skip() -> Postgres:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"no PostgreSQL here: {exc}")
+
+
+def redis_or_skip() -> Redis:
+    """A started private Redis; in CI a missing one fails, elsewhere it skips the test."""
+    try:
+        ensure_installed()
+        return Redis().start()
+    except (pytest.fail.Exception, OSError, subprocess.SubprocessError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Redis here: {exc}")

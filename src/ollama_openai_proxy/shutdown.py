@@ -46,7 +46,9 @@ class Drain:
             self._last_finished = asyncio.get_running_loop().time()
             self._idle.set()
 
-    async def run(self, delay: float, grace: float, stop: Callable[[], None]) -> None:
+    async def run(
+        self, delay: float, grace: float, stop: Callable[[], None], stop_listening: Callable[[], None]
+    ) -> None:
         """The sequence after the first signal; ``stop`` hands over to Uvicorn's own shutdown."""
         log.info(
             "draining: /ready answers 503; serving for %gs more, then %gs for open streams", delay, grace
@@ -54,6 +56,8 @@ class Drain:
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
+            # No new connections from here on; open ones finish what they carry (and are closed after).
+            stop_listening()
             begin_drain(grace)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + grace + 1.0  # a stream ended at the deadline still writes its error line
@@ -70,12 +74,14 @@ class Drain:
         finally:
             stop()
 
-    def start(self, delay: float, grace: float, stop: Callable[[], None]) -> None:
+    def start(
+        self, delay: float, grace: float, stop: Callable[[], None], stop_listening: Callable[[], None]
+    ) -> None:
         if self.draining:  # a second signal: stop now
             stop()
             return
         self.draining = True
-        self._task = asyncio.get_running_loop().create_task(self.run(delay, grace, stop))
+        self._task = asyncio.get_running_loop().create_task(self.run(delay, grace, stop, stop_listening))
 
 
 DRAIN = Drain()
@@ -125,7 +131,12 @@ def install_drain_on_signals(delay: float, grace: float) -> None:
                 if callable(previous):
                     previous(signum, frame)
 
-            loop.call_soon_threadsafe(DRAIN.start, wait, grace, stop)
+            def stop_listening() -> None:
+                # Uvicorn's handler is a method of its Server, which holds the listening sockets.
+                for listener in getattr(getattr(previous, "__self__", None), "servers", None) or ():
+                    listener.close()
+
+            loop.call_soon_threadsafe(DRAIN.start, wait, grace, stop, stop_listening)
 
         with contextlib.suppress(ValueError):  # not the main thread (an embedded server): nothing to chain
             signal.signal(sig, handler)

@@ -88,7 +88,7 @@ CHART=deploy/helm/ollama-openai-proxy
 CHECK_KEY="sk-check-$RANDOM"
 # The plain manifests as a user applies them, with the Secret from the example (key filled in), and
 # again with the config file switched on (the Secret's key must still reach the backend).
-cat deploy/kubernetes/*.yaml > "$RENDERED/manifests.yaml"
+for manifest in deploy/kubernetes/*.yaml; do echo "---"; cat "$manifest"; done >"$RENDERED/manifests.yaml"
 { echo "---"; sed "s|OPENAI_API_KEY: \"\"|OPENAI_API_KEY: \"$CHECK_KEY\"|" deploy/kubernetes/secret.yaml.example; } >>"$RENDERED/manifests.yaml"
 sed 's|# OLLAMA_PROXY_CONFIG:|OLLAMA_PROXY_CONFIG:|' "$RENDERED/manifests.yaml" >"$RENDERED/manifests-config.yaml"
 log "helm lint + helm template $CHART (helm from scripts/install_helm.sh)"

@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,33 +86,17 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class Redis:
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="oop-redis-"))
+class _Daemon:
+    """A server run in the foreground on a free loopback port, with a temporary folder."""
+
+    def __init__(self, prefix: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=prefix))
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Redis:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    def _spawn(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.port)
-        return self
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -119,16 +105,25 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class Nginx:
+class Redis(_Daemon):
+    def __init__(self) -> None:
+        super().__init__("oop-redis-")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> Redis:
+        argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
+        self._spawn([*argv, "--appendonly", "no", "--dir", str(self.dir)])
+        return self
+
+
+class Nginx(_Daemon):
     """Round robin over ``upstreams`` (host:port), HTTP/1.1 keep-alive to them, retrying a request
     on the next replica only when the connection failed before anything was sent back."""
 
     def __init__(self, upstreams: list[str]) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="oop-nginx-"))
-        self.port = free_port()
+        super().__init__("oop-nginx-")
         self.url = f"http://127.0.0.1:{self.port}"
         self.upstreams = upstreams
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def config(self) -> str:
         servers = "\n".join(f"    server {u} max_fails=0;" for u in self.upstreams)
@@ -168,46 +163,27 @@ http {{
     def start(self) -> Nginx:
         (self.dir / "nginx.conf").write_text(self.config())
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        self.proc = subprocess.Popen(
-            [
-                nginx,
-                "-c",
-                str(self.dir / "nginx.conf"),
-                "-p",
-                str(self.dir),
-                "-e",
-                str(self.dir / "error.log"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        _wait_port(self.port)
+        conf, log = str(self.dir / "nginx.conf"), str(self.dir / "error.log")
+        self._spawn([nginx, "-c", conf, "-p", str(self.dir), "-e", log])
         return self
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+
+def started_or_skip(service: Callable[[], Postgres | Redis]) -> Any:
+    """A started private PostgreSQL or Redis; in CI a missing one fails, elsewhere it skips the test."""
+    try:
+        ensure_installed()
+        return service()
+    except (pytest.fail.Exception, OSError, subprocess.SubprocessError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL/Redis here: {exc}")
 
 
 def postgres_or_skip() -> Postgres:
-    """A started private PostgreSQL; in CI a missing one fails, elsewhere it skips the test."""
-    try:
-        ensure_installed()
-        return Postgres().start()
-    except (pytest.fail.Exception, OSError, subprocess.SubprocessError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL here: {exc}")
+    server: Postgres = started_or_skip(lambda: Postgres().start())
+    return server
 
 
 def redis_or_skip() -> Redis:
-    """A started private Redis; in CI a missing one fails, elsewhere it skips the test."""
-    try:
-        ensure_installed()
-        return Redis().start()
-    except (pytest.fail.Exception, OSError, subprocess.SubprocessError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Redis here: {exc}")
+    server: Redis = started_or_skip(lambda: Redis().start())
+    return server

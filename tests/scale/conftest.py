@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +100,7 @@ class Cluster:
         self.replicas = replicas
         self.nginx = nginx
         self.redis = redis
+        self.stop_helpers = threading.Event()  # set to stop a test's helper threads
 
 
 @pytest.fixture(scope="module")

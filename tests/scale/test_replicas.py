@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -137,39 +138,91 @@ def streamed_chat(rec: Recorded) -> Reply | None:
     return None
 
 
-def test_rolling_restart_under_load_fails_nothing(cluster: Cluster) -> None:
-    backend = cluster.backend
-    backend.handler = streamed_chat
+EXPECTED = "".join(f"t{i} " for i in range(8))
+
+
+def restart_each_under_load(
+    cluster: Cluster, send: Callable[[int, int], str], helpers: Sequence[threading.Thread] = ()
+) -> None:
+    """Four clients call ``send(worker, n)`` in a loop while each replica in turn gets SIGTERM and is
+    started again; then no call may have failed."""
+    cluster.backend.handler = streamed_chat
     stop = threading.Event()
     outcomes: list[str] = []
-    expected = "".join(f"t{i} " for i in range(8))
 
     def load(worker: int) -> None:
-        with httpx.Client(base_url=cluster.nginx.url, timeout=60) as client:
-            n = 0
-            while not stop.is_set() and n < 400:  # bounded, whatever happens
-                n += 1
-                outcomes.append(one_request(client, worker + n, expected))
+        for n in range(400):  # bounded, whatever happens
+            if stop.is_set():
+                return
+            outcomes.append(send(worker, n))
 
-    threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
+    threads = [*helpers, *(threading.Thread(target=load, args=(i,)) for i in range(4))]
     try:
         for t in threads:
             t.start()
         time.sleep(0.5)
         for replica in cluster.replicas:
             replica.terminate()
-            code = replica.wait_exit(30)
-            assert code in (0, -15), replica.log()
+            assert replica.wait_exit(30) in (0, -15), replica.log()
             replica.start().wait_ready()
-            time.sleep(0.3)
+            time.sleep(0.5)
     finally:
         stop.set()
+        cluster.stop_helpers.set()
         for t in threads:
             t.join(60)
-        backend.handler = None
+        cluster.stop_helpers.clear()
+        cluster.backend.handler = None
     failures = [o for o in outcomes if o != "ok"]
     assert len(outcomes) > 20
     assert failures == [], failures[:5]
+
+
+def test_rolling_restart_under_load_fails_nothing(cluster: Cluster) -> None:
+    """Behind nginx (which tries the next replica when one refuses a connection)."""
+    clients = [httpx.Client(base_url=cluster.nginx.url, timeout=60) for _ in range(4)]
+    try:
+        restart_each_under_load(cluster, lambda worker, n: one_request(clients[worker], worker + n, EXPECTED))
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_rolling_restart_behind_a_balancer_that_follows_ready(cluster: Cluster) -> None:
+    """No nginx and no retries: like a Kubernetes Service, the balancer stops picking a replica only
+    once its /ready says so (polled every 0.5 s, inside the 1 s drain delay); half the clients keep
+    connections alive per replica, half open a new one per request."""
+    replicas = cluster.replicas
+    ready = set(range(len(replicas)))
+    pools = [[httpx.Client(base_url=r.url, timeout=60) for r in replicas] for _ in range(4)]
+
+    def follow_readiness() -> None:  # the endpoints controller
+        with httpx.Client(timeout=0.5) as probe:
+            while not cluster.stop_helpers.is_set():
+                for i, replica in enumerate(replicas):
+                    try:
+                        ok = probe.get(f"{replica.url}/ready").status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                    (ready.add if ok else ready.discard)(i)
+                time.sleep(0.5)
+
+    def send(worker: int, n: int) -> str:
+        choices = sorted(ready)
+        if not choices:
+            time.sleep(0.05)
+            return "ok"
+        pick = choices[(worker + n) % len(choices)]
+        if worker % 2:
+            return one_request(pools[worker][pick], worker + n, EXPECTED)
+        with httpx.Client(base_url=replicas[pick].url, timeout=60) as fresh:
+            return one_request(fresh, worker + n, EXPECTED)
+
+    try:
+        restart_each_under_load(cluster, send, [threading.Thread(target=follow_readiness)])
+    finally:
+        for client in (c for row in pools for c in row):
+            client.close()
 
 
 def one_request(client: httpx.Client, n: int, expected: str) -> str:

@@ -48,8 +48,9 @@ async def chat(request: Request) -> Response:
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
     route = await find_route(request, req.model)
-    state.recent.touch(route.primary, keep)
+    state.recent.touch(route.primary.name, keep)
     if not req.messages:
+        await state.recent.flush()  # an explicit load or unload: stored before it is answered
         return json_response(load_reply("chat", req.model, "unload" if keep == 0 else "load"))
     images = any(m.images for m in req.messages)
     check_capabilities(req.model, route.primary, "chat", bool(req.tools), req.think, images)
@@ -66,8 +67,9 @@ async def generate(request: Request) -> Response:
     req = await parse(request, GenerateRequest)
     keep = keepalive.seconds(req.keep_alive)
     route = await find_route(request, req.model)
-    state.recent.touch(route.primary, keep)
+    state.recent.touch(route.primary.name, keep)
     if not req.prompt and not req.suffix:
+        await state.recent.flush()  # an explicit load or unload: stored before it is answered
         return json_response(load_reply("generate", req.model, "unload" if keep == 0 else "load"))
     check_capabilities(req.model, route.primary, "generate", False, req.think, bool(req.images))
     leading: list[Message] = []
@@ -112,7 +114,7 @@ async def embed(request: Request) -> Response:
     if not req.model:
         raise model_not_found("")
     route = await find_route(request, req.model, not_found=embed_model_not_found(req.model))
-    state.recent.touch(route.primary, keep)
+    state.recent.touch(route.primary.name, keep)
     if not req.input:
         return json_response({"model": req.model, "embeddings": []})
 
@@ -136,7 +138,7 @@ async def embeddings(request: Request) -> Response:
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
     route = await find_route(request, req.model, not_found=embed_model_not_found(req.model))
-    state.recent.touch(route.primary, keep)
+    state.recent.touch(route.primary.name, keep)
     if not req.prompt:
         return json_response({"embedding": []})
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import sys
+import time
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+from ollama_openai_proxy.translate.errors import redact
 
 _MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -57,6 +61,34 @@ class RequestContext:
     completion_tokens: int = 0
     error: str = ""
     body: bytes = b""  # kept only with OLLAMA_PROXY_LOG_BODIES, for the debug log
+    start: int = field(default_factory=time.perf_counter_ns)  # arrival, monotonic ns
+
+    def allows(self, model: str) -> bool:
+        """Whether the caller's API key may use ``model`` (its globs, case-insensitive)."""
+        if self.allowed_models is None:
+            return True
+        lowered = model.lower()
+        return any(fnmatch.fnmatchcase(lowered, p.lower()) for p in self.allowed_models)
+
+
+def context_of(scope: MutableMapping[str, Any]) -> RequestContext:
+    """The request's context, made by ContextMiddleware (or a bare one when the app runs without it)."""
+    state = scope.setdefault("state", {})
+    ctx = state.get("ctx")
+    if not isinstance(ctx, RequestContext):
+        ctx = state["ctx"] = RequestContext("", scope.get("method", ""), scope.get("path", ""))
+    return ctx
+
+
+BODY_LOG_LIMIT = 4096
+
+
+def body_for_log(body: bytes) -> str | None:
+    """The request body for the debug log (OLLAMA_PROXY_LOG_BODIES): cut short, keys redacted."""
+    if not body:
+        return None
+    text = body[:BODY_LOG_LIMIT].decode("utf-8", "replace")
+    return redact(text) + ("…" if len(body) > BODY_LOG_LIMIT else "")
 
 
 _children: dict[tuple[Any, ...], Any] = {}

@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import APIRouter
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ollama_openai_proxy.backends.catalog import ModelInfo, Route
 from ollama_openai_proxy.backends.client import BackendStream, RetryableBackendError
-from ollama_openai_proxy.middleware import model_allowed, request_context
-from ollama_openai_proxy.observability import RequestContext
+from ollama_openai_proxy.middleware.errors import JSON_TYPE
+from ollama_openai_proxy.observability import RequestContext, context_of
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.request import BackendRequest
@@ -32,23 +31,11 @@ from ollama_openai_proxy.translate.sse import SSEDecoder
 
 log = logging.getLogger("ollama_openai_proxy")
 
-JSON_TYPE = "application/json; charset=utf-8"
 NDJSON_TYPE = "application/x-ndjson"
 IGNORED_HEADER = "X-Ollama-Proxy-Ignored"
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
-
-
-def get_and_head(router: APIRouter, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Serve GET and HEAD at ``path``, with one operation in the OpenAPI schema (not two of one name)."""
-
-    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        router.add_api_route(path, endpoint, methods=["GET"])
-        router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
-        return endpoint
-
-    return register
 
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -95,20 +82,10 @@ def ignored_headers(ignored: list[str]) -> dict[str, str] | None:
     return {IGNORED_HEADER: text.encode("ascii", "backslashreplace").decode("ascii")}
 
 
-def context(request: Request) -> RequestContext:
-    """The request's context, made by ProxyMiddleware (or a bare one when the app runs without it)."""
-    state = request.scope.setdefault("state", {})
-    ctx = request_context(state)
-    if ctx is None:
-        ctx = RequestContext("", request.method, request.url.path)
-        state["ctx"] = ctx
-    return ctx
-
-
 async def find_route(request: Request, name: str, *, not_found: ProxyError | None = None) -> Route:
     """The backends for a model name, once the caller's API key is known to be allowed it."""
-    ctx = context(request)
-    if name and not model_allowed(ctx, name):
+    ctx = context_of(request.scope)
+    if name and not ctx.allows(name):
         raise ProxyError(403, f"this API key may not use model '{name}'")
     route = await get_state(request).catalog.route(name, not_found=not_found)
     ctx.model = route.name
@@ -117,7 +94,7 @@ async def find_route(request: Request, name: str, *, not_found: ProxyError | Non
 
 def backend_auth(request: Request) -> dict[str, str] | None:
     """In forward_client_key mode, the client's own key goes to the backend."""
-    key = context(request).client_key
+    key = context_of(request.scope).client_key
     return {"Authorization": f"Bearer {key}"} if key else None
 
 
@@ -143,7 +120,7 @@ async def run_inference(
     streaming: bool,
 ) -> Response:
     """Send one translated chat/generate request and answer in Ollama's shape, streamed or not."""
-    ctx = context(request)
+    ctx = context_of(request.scope)
     auth = backend_auth(request)
 
     async def call(info: ModelInfo) -> Response:

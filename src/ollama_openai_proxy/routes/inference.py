@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from functools import partial
 
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ollama_openai_proxy.backends.catalog import ModelInfo
+from ollama_openai_proxy.observability import context_of
 from ollama_openai_proxy.protocol.ollama import (
     ChatRequest,
     EmbeddingsRequest,
@@ -18,9 +18,9 @@ from ollama_openai_proxy.protocol.ollama import (
     Message,
     ThinkValue,
 )
+from ollama_openai_proxy.routes import route as http_route
 from ollama_openai_proxy.routes.common import (
     backend_auth,
-    context,
     find_route,
     ignored_headers,
     json_response,
@@ -36,10 +36,7 @@ from ollama_openai_proxy.translate.request import BackendRequest, chat_request, 
 from ollama_openai_proxy.translate.response import Clock, load_reply
 from ollama_openai_proxy.virtual.apply import apply_to_chat, apply_to_generate, generate_leading_messages
 
-router = APIRouter()
 
-
-@router.post("/api/chat")
 async def chat(request: Request) -> Response:
     clock = Clock(start=time.perf_counter_ns())
     state = get_state(request)
@@ -59,7 +56,6 @@ async def chat(request: Request) -> Response:
     return await run_inference(request, "chat", req.model, route, build, clock, req.streaming)
 
 
-@router.post("/api/generate")
 async def generate(request: Request) -> Response:
     clock = Clock(start=time.perf_counter_ns())
     state = get_state(request)
@@ -103,7 +99,6 @@ def _generate(req: GenerateRequest, leading: list[Message], info: ModelInfo) -> 
     return generate_request(req, info.backend_id, info.profile, leading)
 
 
-@router.post("/api/embed")
 async def embed(request: Request) -> Response:
     start = time.perf_counter_ns()
     state = get_state(request)
@@ -125,10 +120,9 @@ async def embed(request: Request) -> Response:
         out = embed_response(req.model, data, dims, {"total_duration": time.perf_counter_ns() - start})
         return json_response(out, headers=ignored_headers(breq.ignored))
 
-    return await with_fallback(context(request), route, call)
+    return await with_fallback(context_of(request.scope), route, call)
 
 
-@router.post("/api/embeddings")
 async def embeddings(request: Request) -> Response:
     state = get_state(request)
     req = await parse(request, EmbeddingsRequest)
@@ -147,4 +141,12 @@ async def embeddings(request: Request) -> Response:
         )
         return json_response({"embedding": vectors(data)[0]}, headers=ignored_headers(breq.ignored))
 
-    return await with_fallback(context(request), route, call)
+    return await with_fallback(context_of(request.scope), route, call)
+
+
+ROUTES = [
+    http_route("/api/chat", chat, "POST"),
+    http_route("/api/generate", generate, "POST"),
+    http_route("/api/embed", embed, "POST"),
+    http_route("/api/embeddings", embeddings, "POST"),
+]

@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from ollama_openai_proxy import OLLAMA_COMPAT_VERSION, __version__
 from ollama_openai_proxy.observability import metrics_text
-from ollama_openai_proxy.routes.common import get_and_head, json_response
+from ollama_openai_proxy.routes import route
+from ollama_openai_proxy.routes.common import json_response
 from ollama_openai_proxy.state import get_state
 
-router = APIRouter()
 
-
-@get_and_head(router, "/")
-async def root() -> Response:
+async def root(request: Request) -> Response:
     return PlainTextResponse("Ollama is running")
 
 
-@get_and_head(router, "/api/version")
 async def version(request: Request) -> Response:
     reported = get_state(request).settings.reported_version or OLLAMA_COMPAT_VERSION
     return json_response({"version": reported})
 
 
-@get_and_head(router, "/health")
-async def health() -> Response:
+async def health(request: Request) -> Response:
     """Liveness: answers without touching any backend."""
     return json_response({"status": "ok", "version": __version__})
 
 
-@get_and_head(router, "/ready")
 async def ready(request: Request) -> Response:
     """Readiness: ready once a backend answered its last listing. Reads the catalog's cached state
     (refreshed in the background), so probes never reach a backend."""
@@ -47,7 +41,15 @@ async def ready(request: Request) -> Response:
     )
 
 
-@router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus metrics (shared across Uvicorn workers when PROMETHEUS_MULTIPROC_DIR is set)."""
     return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
+
+
+ROUTES = [
+    route("/", root, "GET"),
+    route("/api/version", version, "GET"),
+    route("/health", health, "GET"),
+    route("/ready", ready, "GET"),
+    route("/metrics", metrics, "GET"),
+]

@@ -6,21 +6,13 @@ import asyncio
 import re
 import time
 
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ollama_openai_proxy.middleware import model_allowed
+from ollama_openai_proxy.observability import context_of
 from ollama_openai_proxy.protocol.ollama import CopyRequest, NamedRequest
-from ollama_openai_proxy.routes.common import (
-    NDJSON_TYPE,
-    context,
-    find_route,
-    get_and_head,
-    json_response,
-    parse,
-    read_json,
-)
+from ollama_openai_proxy.routes import route
+from ollama_openai_proxy.routes.common import NDJSON_TYPE, find_route, json_response, parse, read_json
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.metadata import ps_entry, show_response, tags_entry
@@ -29,8 +21,6 @@ from ollama_openai_proxy.virtual.apply import resolve_chain
 from ollama_openai_proxy.virtual.registry import VirtualModels
 from ollama_openai_proxy.virtual.spec import build, from_create_request
 
-router = APIRouter()
-
 _DIGEST = re.compile(r"^sha256[:-][0-9a-f]{64}$")
 
 
@@ -38,14 +28,12 @@ def _tagged(name: str) -> str:
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
-@get_and_head(router, "/api/tags")
 async def tags(request: Request) -> Response:
-    ctx = context(request)
+    ctx = context_of(request.scope)
     models = await get_state(request).catalog.models()
-    return json_response({"models": [tags_entry(m) for m in models if model_allowed(ctx, m.name)]})
+    return json_response({"models": [tags_entry(m) for m in models if ctx.allows(m.name)]})
 
 
-@router.post("/api/show")
 async def show(request: Request) -> Response:
     req = await parse(request, NamedRequest)
     if not req.target:
@@ -55,13 +43,11 @@ async def show(request: Request) -> Response:
     return json_response(show_response(info, request.headers.get("user-agent", "")))
 
 
-@router.get("/api/ps")
 async def ps(request: Request) -> Response:
     recent = get_state(request).recent.active()
     return json_response({"models": [ps_entry(info, until) for until, info in recent]})
 
 
-@router.post("/api/pull")
 async def pull(request: Request) -> Response:
     """Models live on the backends: a pull succeeds for a model they serve, without downloading."""
     req = await parse(request, NamedRequest)
@@ -84,7 +70,6 @@ async def pull(request: Request) -> Response:
     )
 
 
-@router.post("/api/push")
 async def push(request: Request) -> Response:
     req = await parse(request, NamedRequest)
     if not req.target:
@@ -101,7 +86,7 @@ def _progress(steps: list[dict[str, str]]) -> Response:
 
 def _writable(request: Request, virtual: VirtualModels, name: str) -> None:
     """The caller may change the virtual model ``name``: its key allows it, and the file does not."""
-    if not model_allowed(context(request), name):
+    if not context_of(request.scope).allows(name):
         raise ProxyError(403, f"this API key may not use model '{name}'")
     if virtual.is_read_only(name):
         raise ProxyError(
@@ -116,7 +101,6 @@ def _virtual(request: Request) -> VirtualModels:
     return virtual
 
 
-@router.post("/api/create")
 async def create(request: Request) -> Response:
     """A virtual model: ``FROM`` an existing model, with a system prompt, default options and leading
     messages (JSON fields or a Modelfile). Creating from weights is refused with a clear error."""
@@ -138,7 +122,6 @@ async def create(request: Request) -> Response:
     )
 
 
-@router.post("/api/copy")
 async def copy(request: Request) -> Response:
     """Copies a virtual model, or makes a new name for a backend model (a virtual model FROM it)."""
     req = await parse(request, CopyRequest)
@@ -155,7 +138,6 @@ async def copy(request: Request) -> Response:
     return Response(status_code=200)
 
 
-@router.delete("/api/delete")
 async def delete(request: Request) -> Response:
     req = await parse(request, NamedRequest)
     if not req.target:
@@ -172,11 +154,23 @@ async def delete(request: Request) -> Response:
     )
 
 
-@router.head("/api/blobs/{digest}", include_in_schema=False)
-@router.post("/api/blobs/{digest}")
-async def blobs(digest: str, request: Request) -> Response:
+async def blobs(request: Request) -> Response:
+    digest = request.path_params["digest"]
     if not _DIGEST.match(digest):
         raise ProxyError(400, f'invalid digest "{digest}"')
     if request.method == "HEAD":
         return json_response({"error": f'blob "{digest}" not found'}, status=404)
     raise ProxyError(501, "blob uploads are not supported: the proxy does not store model files")
+
+
+ROUTES = [
+    route("/api/tags", tags, "GET"),
+    route("/api/show", show, "POST"),
+    route("/api/ps", ps, "GET"),
+    route("/api/pull", pull, "POST"),
+    route("/api/push", push, "POST"),
+    route("/api/create", create, "POST"),
+    route("/api/copy", copy, "POST"),
+    route("/api/delete", delete, "DELETE"),
+    route("/api/blobs/{digest}", blobs, "POST", "HEAD"),
+]

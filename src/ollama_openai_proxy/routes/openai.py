@@ -6,16 +6,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ollama_openai_proxy.middleware import model_allowed
-from ollama_openai_proxy.routes.common import backend_auth, context, find_route, json_response, read_json
+from ollama_openai_proxy.observability import context_of
+from ollama_openai_proxy.routes import route
+from ollama_openai_proxy.routes.common import backend_auth, find_route, json_response, read_json
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body, redact
-
-router = APIRouter()
 
 _RELAYED_HEADERS = ("content-type", "x-request-id", "openai-processing-ms", "retry-after")
 
@@ -24,16 +22,15 @@ def _model_object(name: str, created: int, owner: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": created, "owned_by": owner or "library"}
 
 
-@router.get("/v1/models")
 async def list_models(request: Request) -> Response:
-    ctx = context(request)
-    models = [m for m in await get_state(request).catalog.models() if model_allowed(ctx, m.name)]
+    ctx = context_of(request.scope)
+    models = [m for m in await get_state(request).catalog.models() if ctx.allows(m.name)]
     data = [_model_object(m.name, m.created, m.owned_by) for m in models]
     return json_response({"object": "list", "data": data})
 
 
-@router.get("/v1/models/{model:path}")
-async def get_model(model: str, request: Request) -> Response:
+async def get_model(request: Request) -> Response:
+    model = request.path_params["model"]
     try:
         info = (await find_route(request, model)).primary
     except ProxyError as exc:
@@ -49,7 +46,7 @@ async def _relay(request: Request, path: str) -> Response:
             raise ProxyError(400, "you must provide a model parameter")
         info = (await find_route(request, name)).primary
         payload["model"] = info.backend_id
-        context(request).backend = info.backend.client.name
+        context_of(request.scope).backend = info.backend.client.name
         stream = await info.backend.client.request_raw(
             "POST", path, orjson.dumps(payload), headers=backend_auth(request)
         )
@@ -80,16 +77,22 @@ async def _relay(request: Request, path: str) -> Response:
     return StreamingResponse(relay(), status_code=response.status, headers=headers)
 
 
-@router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     return await _relay(request, "chat/completions")
 
 
-@router.post("/v1/completions")
 async def completions(request: Request) -> Response:
     return await _relay(request, "completions")
 
 
-@router.post("/v1/embeddings")
 async def openai_embeddings(request: Request) -> Response:
     return await _relay(request, "embeddings")
+
+
+ROUTES = [
+    route("/v1/chat/completions", chat_completions, "POST"),
+    route("/v1/completions", completions, "POST"),
+    route("/v1/embeddings", openai_embeddings, "POST"),
+    route("/v1/models", list_models, "GET"),
+    route("/v1/models/{model:path}", get_model, "GET"),
+]

@@ -12,7 +12,7 @@ import orjson
 from ollama_openai_proxy.protocol.ollama import ChatRequest, GenerateRequest
 from ollama_openai_proxy.translate.profiles import PROFILES
 from ollama_openai_proxy.translate.request import BackendRequest, chat_request, generate_request
-from ollama_openai_proxy.translate.response import Clock, Kind, StreamTranslator
+from ollama_openai_proxy.translate.response import Clock, Kind, StreamTranslator, line
 
 GOLDEN = Path(__file__).parent / "golden"
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "llamacpp"
@@ -60,9 +60,9 @@ def run_stream(
     now = 0
     for i, data in enumerate(events):
         now = (i + 1) * 10 * MS
-        lines.extend(translator.feed(data, now))
+        lines.extend(line(c) for c in translator.feed(data, now))
     if finish and translator.complete:
-        lines.extend(translator.finish(now + 10 * MS))
+        lines.extend(line(c) for c in translator.finish(now + 10 * MS))
     for raw in lines:
         assert raw.endswith(b"\n"), raw
         assert raw.count(b"\n") == 1, raw

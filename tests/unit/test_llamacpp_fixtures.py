@@ -14,7 +14,7 @@ import pytest
 
 from ollama_openai_proxy.translate.embed import embed_response, vectors
 from ollama_openai_proxy.translate.errors import from_backend
-from ollama_openai_proxy.translate.response import Clock, StreamTranslator, completion_to_ollama
+from ollama_openai_proxy.translate.response import Clock, StreamTranslator, completion_to_ollama, line
 from ollama_openai_proxy.translate.sse import SSEDecoder
 from tests.unit.helpers import FIXTURES, MS, strip_volatile, translate
 
@@ -51,11 +51,11 @@ def translate_stream(name: str, chunk_size: int) -> tuple[StreamTranslator, list
     for i in range(0, len(body), chunk_size):
         now += MS
         for data in decoder.feed(body[i : i + chunk_size]):
-            out.extend(translator.feed(data, now))
+            out.extend(line(c) for c in translator.feed(data, now))
     for data in decoder.close():
-        out.extend(translator.feed(data, now))
+        out.extend(line(c) for c in translator.feed(data, now))
     assert translator.finished, "the capture ends with [DONE]"
-    out.extend(translator.finish(now + MS))
+    out.extend(line(c) for c in translator.finish(now + MS))
     return translator, [orjson.loads(b) for b in out]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ollama_openai_proxy.serving.chat import now_rfc3339
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.response import (
     Clock,
@@ -17,7 +18,6 @@ from ollama_openai_proxy.translate.response import (
     line,
     load_reply,
     metrics,
-    now_rfc3339,
     ollama_tool_calls,
     parse_arguments,
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Required, TypedDict
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -163,3 +163,72 @@ class NamedRequest(_Request):
 class CopyRequest(_Request):
     source: str = ""
     destination: str = ""
+
+
+# --- Answers: built as plain dicts on the hot path, typed here at no run-time cost ----------------
+
+
+class ToolCallFunctionOut(TypedDict):
+    index: int
+    name: str
+    arguments: dict[str, Any]  # always an object (Ollama clients require one)
+
+
+class ToolCallOut(TypedDict, total=False):
+    id: str  # the backend's call id, when it gave one
+    function: Required[ToolCallFunctionOut]
+
+
+class Logprob(TypedDict, total=False):
+    token: Required[str]
+    logprob: Required[float]  # natural log of the token's probability
+    bytes: list[int]
+    top_logprobs: list[Logprob]
+
+
+class Metrics(TypedDict, total=False):
+    """The final chunk's counters. Durations in nanoseconds, counts in tokens."""
+
+    total_duration: int  # request arrival to the final chunk
+    load_duration: int  # arrival until the backend answered (its response headers)
+    prompt_eval_count: int
+    prompt_eval_duration: int  # backend answer to first token (llama.cpp: its own prompt_ms)
+    eval_count: int
+    eval_duration: int  # first to last generated token (llama.cpp: its own predicted_ms)
+
+
+class AssistantMessage(TypedDict, total=False):
+    role: Required[str]  # always "assistant"
+    content: Required[str]
+    thinking: str
+    tool_calls: list[ToolCallOut]
+
+
+class ChatChunk(Metrics, total=False):
+    """One /api/chat NDJSON line, or (``done: true``) the whole answer of a ``stream: false`` chat.
+
+    Deltas arrive as ``done: false`` chunks whose message carries new ``content`` and/or
+    ``thinking`` text; tool calls come whole in one ``done: false`` chunk after the text; the last
+    chunk has ``done: true``, ``done_reason`` ("stop", "length", "load", "unload") and the metrics.
+    """
+
+    model: Required[str]
+    created_at: Required[str]  # RFC 3339, UTC
+    message: Required[AssistantMessage]
+    done: Required[bool]
+    done_reason: str
+    logprobs: list[Logprob]
+
+
+class GenerateChunk(Metrics, total=False):
+    """One /api/generate NDJSON line, or (``done: true``) the whole answer; as ChatChunk, with the
+    text in ``response`` and ``thinking`` and tool calls at the top level."""
+
+    model: Required[str]
+    created_at: Required[str]
+    response: Required[str]
+    thinking: str
+    tool_calls: list[ToolCallOut]
+    done: Required[bool]
+    done_reason: str
+    logprobs: list[Logprob]

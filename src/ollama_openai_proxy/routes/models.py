@@ -12,7 +12,8 @@ from starlette.responses import Response
 from ollama_openai_proxy.observability import context_of
 from ollama_openai_proxy.protocol.ollama import CopyRequest, NamedRequest
 from ollama_openai_proxy.routes import route
-from ollama_openai_proxy.routes.common import NDJSON_TYPE, find_route, json_response, parse, read_json
+from ollama_openai_proxy.routes.common import NDJSON_TYPE, json_response, parse, read_json, serving_args
+from ollama_openai_proxy.serving.dispatch import resolve
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.metadata import ps_entry, show_response, tags_entry
@@ -39,7 +40,7 @@ async def show(request: Request) -> Response:
     if not req.target:
         raise ProxyError(400, "model is required")
     not_found = ProxyError(404, f"model '{_tagged(req.target)}' not found")
-    info = (await find_route(request, req.target, not_found=not_found)).primary
+    info = (await resolve(*serving_args(request), req.target, not_found=not_found)).primary
     return json_response(show_response(info, request.headers.get("user-agent", "")))
 
 
@@ -54,7 +55,7 @@ async def pull(request: Request) -> Response:
     if not req.target:
         raise ProxyError(400, "model is required")
     message = f"pull model manifest: model '{req.target}' is not served by any configured backend"
-    info = (await find_route(request, req.target, not_found=ProxyError(404, message))).primary
+    info = (await resolve(*serving_args(request), req.target, not_found=ProxyError(404, message))).primary
     if req.stream is False:
         return json_response({"status": "success"})
     return _progress(
@@ -109,7 +110,9 @@ async def create(request: Request) -> Response:
     model = from_create_request(body)
     _writable(request, virtual, model.name)
     _, bottom = resolve_chain(model, virtual.get)
-    base = await find_route(request, bottom, not_found=ProxyError(404, f"model '{bottom}' not found"))
+    base = await resolve(
+        *serving_args(request), bottom, not_found=ProxyError(404, f"model '{bottom}' not found")
+    )
     await asyncio.to_thread(virtual.put, model)
     if body.get("stream") is False:
         return json_response({"status": "success"})
@@ -128,7 +131,9 @@ async def copy(request: Request) -> Response:
     if not req.source or not req.destination:
         raise ProxyError(400, "source and destination are required")
     virtual = _virtual(request)
-    await find_route(request, req.source, not_found=ProxyError(404, f'model "{req.source}" not found'))
+    await resolve(
+        *serving_args(request), req.source, not_found=ProxyError(404, f'model "{req.source}" not found')
+    )
     _writable(request, virtual, req.destination)
     if virtual.get(req.source) is not None:
         await asyncio.to_thread(virtual.copy, req.source, req.destination)
@@ -147,7 +152,7 @@ async def delete(request: Request) -> Response:
         _writable(request, virtual, req.target)
         await asyncio.to_thread(virtual.delete, req.target)
         return Response(status_code=200)
-    info = (await find_route(request, req.target)).primary
+    info = (await resolve(*serving_args(request), req.target)).primary
     raise ProxyError(
         400,
         f"model '{req.target}' is served by backend {info.backend.client.name} and cannot be deleted here",

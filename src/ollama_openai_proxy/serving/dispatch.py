@@ -1,0 +1,46 @@
+"""Which backend model serves a request: the caller's key checked, the catalog's candidates tried in
+order, the client's key passed on in forward-client-key mode."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from ollama_openai_proxy.backends.catalog import ModelInfo, Route
+from ollama_openai_proxy.backends.client import RetryableBackendError
+from ollama_openai_proxy.observability import RequestContext
+from ollama_openai_proxy.state import ProxyState
+from ollama_openai_proxy.translate.errors import ProxyError
+
+log = logging.getLogger("ollama_openai_proxy")
+
+T = TypeVar("T")
+
+
+async def resolve(
+    state: ProxyState, ctx: RequestContext, name: str, *, not_found: ProxyError | None = None
+) -> Route:
+    """The backends for a model name, once the caller's API key is known to be allowed it."""
+    if name and not ctx.allows(name):
+        raise ProxyError(403, f"this API key may not use model '{name}'")
+    route = await state.catalog.route(name, not_found=not_found)
+    ctx.model = route.name
+    return route
+
+
+def backend_headers(ctx: RequestContext) -> dict[str, str] | None:
+    """In forward_client_key mode, the client's own key goes to the backend."""
+    return {"Authorization": f"Bearer {ctx.client_key}"} if ctx.client_key else None
+
+
+async def with_fallback(ctx: RequestContext, route: Route, call: Callable[[ModelInfo], Awaitable[T]]) -> T:
+    """Try the route's candidates in order; a backend failure before any byte was sent moves on."""
+    for info in route.candidates[:-1]:
+        ctx.backend = info.backend.client.name
+        try:
+            return await call(info)
+        except RetryableBackendError as exc:
+            log.warning("backend %s failed for %s, falling back: %s", ctx.backend, route.name, exc.message)
+    ctx.backend = route.candidates[-1].backend.client.name
+    return await call(route.candidates[-1])

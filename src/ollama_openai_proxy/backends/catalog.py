@@ -19,6 +19,7 @@ from ollama_openai_proxy.backends.client import BackendClient
 from ollama_openai_proxy.config import FileConfig
 from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.translate.errors import ProxyError, model_not_found
+from ollama_openai_proxy.translate.listing import capabilities, parse_llamacpp_props, parse_model_entry
 from ollama_openai_proxy.translate.profiles import (
     GENERIC,
     PROFILES,
@@ -31,8 +32,6 @@ from ollama_openai_proxy.virtual.registry import VirtualModels
 from ollama_openai_proxy.virtual.spec import VirtualModel
 
 log = logging.getLogger(__name__)
-
-_EMBED_HINTS = ("embed", "bge-", "e5-", "gte-", "minilm")
 
 
 @dataclass
@@ -122,91 +121,21 @@ class Route:
         return self.candidates[0]
 
 
-def _capabilities(entry: dict[str, Any], model_id: str) -> list[str]:
-    lowered = model_id.lower()
-    arch = _dict(entry.get("architecture"))
-    outputs = arch.get("output_modalities") or []
-    if any(h in lowered for h in _EMBED_HINTS) or outputs == ["embeddings"]:
-        return ["embedding"]
-    caps = ["completion"]
-    params = entry.get("supported_parameters")
-    if not isinstance(params, list) or "tools" in params:
-        caps.append("tools")
-    if "image" in (arch.get("input_modalities") or []):
-        caps.append("vision")
-    if isinstance(params, list) and ("reasoning" in params or "include_reasoning" in params):
-        caps.append("thinking")
-    return caps
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-# Servers that stamp ``created`` with the time of the listing itself: a date that would change on
-# every refresh, so it is not shown (Ollama clients then see the Unix epoch, a stable "unknown").
-_UNSTABLE_CREATED = frozenset({"llamacpp", "vllm"})
-
-
-def _stable_created(entry: dict[str, Any]) -> int:
-    if str(entry.get("owned_by") or "").lower() in _UNSTABLE_CREATED:
-        return 0
-    return _int(entry.get("created")) or 0
-
-
 def model_from_entry(entry: dict[str, Any], backend: BackendState) -> ModelInfo | None:
-    model_id = entry.get("id")
-    if not isinstance(model_id, str) or not model_id:
+    listed = parse_model_entry(entry)
+    if listed is None:
         return None
-    meta = _dict(entry.get("meta"))
-    top = _dict(entry.get("top_provider"))
-    context = (
-        _int(entry.get("context_length"))
-        or _int(entry.get("max_model_len"))
-        or _int(top.get("context_length"))
-        or _int(meta.get("n_ctx"))
-        or _int(meta.get("n_ctx_train"))
-    )
-    return ModelInfo(
-        name=names.display_name(model_id),
-        backend_id=model_id,
-        backend=backend,
-        created=_stable_created(entry),
-        owned_by=str(entry.get("owned_by") or ""),
-        context_length=context,
-        capabilities=_capabilities(entry, model_id),
-        capabilities_known=isinstance(entry.get("supported_parameters"), list),
-        parameter_count=_int(meta.get("n_params")),
-        size=_int(meta.get("size")) or 0,
-        embedding_length=_int(meta.get("n_embd")),
-    )
+    fields = {f.name: getattr(listed, f.name) for f in dataclasses.fields(listed)}
+    fields["capabilities"] = list(listed.capabilities)
+    return ModelInfo(backend=backend, **fields)
 
 
-def _llamacpp_props(model: ModelInfo, props: dict[str, Any]) -> None:
-    """llama.cpp's /props tells the real context size, vision support and template tool support."""
-    settings = _dict(props.get("default_generation_settings"))
-    model.context_length = _int(settings.get("n_ctx")) or model.context_length
-    if "embedding" in model.capabilities:
-        return
-    caps = ["completion"]
-    template_caps = _dict(props.get("chat_template_caps"))
-    if template_caps.get("supports_tools", True):
-        caps.append("tools")
-    if _dict(props.get("modalities")).get("vision"):
-        caps.append("vision")
-    template = str(props.get("chat_template") or "")
-    if (
-        template_caps.get("supports_reasoning_effort")
-        or "enable_thinking" in template
-        or "<think>" in template
-    ):
-        caps.append("thinking")
-    model.capabilities = caps
-    model.capabilities_known = True
+def _apply_llamacpp_props(model: ModelInfo, props: dict[str, Any]) -> None:
+    parsed = parse_llamacpp_props(props, embedding="embedding" in model.capabilities)
+    model.context_length = parsed.context_length or model.context_length
+    if parsed.capabilities is not None:
+        model.capabilities = list(parsed.capabilities)
+        model.capabilities_known = True
 
 
 class Catalog:
@@ -270,14 +199,14 @@ class Catalog:
         if isinstance(props, dict):
             state.props = props
             for model in models:
-                _llamacpp_props(model, props)
+                _apply_llamacpp_props(model, props)
 
     def _declared(self, state: BackendState, model_id: str) -> ModelInfo:
         model = ModelInfo(
             name=names.display_name(model_id),
             backend_id=model_id,
             backend=state,
-            capabilities=_capabilities({}, model_id),
+            capabilities=capabilities({}, model_id),
         )
         self._override(model)
         return model

@@ -14,9 +14,9 @@ from ollama_openai_proxy.protocol.ollama import CopyRequest, NamedRequest
 from ollama_openai_proxy.routes import route
 from ollama_openai_proxy.routes.common import NDJSON_TYPE, json_response, parse, read_json, serving_args
 from ollama_openai_proxy.serving.dispatch import resolve
+from ollama_openai_proxy.serving.metadata import ps_entry, show_response, tags_entry
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import ProxyError
-from ollama_openai_proxy.translate.metadata import ps_entry, show_response, tags_entry
 from ollama_openai_proxy.translate.response import line
 from ollama_openai_proxy.virtual.apply import resolve_chain
 from ollama_openai_proxy.virtual.registry import VirtualModels

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ollama_openai_proxy.translate.errors import redact
 
@@ -123,6 +123,8 @@ def count_retry(backend: str, status: str) -> None:
 
 def metrics_text() -> bytes:
     if _MULTIPROCESS:
+        from prometheus_client import multiprocess
+
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.virtual.errors import ModelNotFoundError, ReadOnlyModelError, VirtualModelError
@@ -106,6 +109,8 @@ class SQLiteStore(VirtualStore):
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        import sqlite3  # only once a virtual model is stored: most deployments never open it
+
         db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         try:
             db.execute("PRAGMA synchronous=NORMAL")

@@ -59,7 +59,7 @@ async def check(settings: Settings) -> tuple[str, list[str]]:
             if state.listing_supported and state.last_error is None and not state.models:
                 problems.append(f"backend {c.name}: serves no model matching {state.patterns}")
         for alias in catalog.config.aliases:
-            route = await catalog.route(alias) if catalog._find(alias) else None
+            route = await catalog.resolve(alias) if catalog._find(alias) else None
             if route is None:
                 problems.append(f"alias {alias}: none of its targets is served by a reachable backend")
         exposed = await catalog.models()

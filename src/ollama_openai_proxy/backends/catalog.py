@@ -40,7 +40,7 @@ class ModelInfo:
 
     name: str  # Ollama name with tag, e.g. "smollm2:latest"
     backend_id: str  # the id the backend knows it by
-    backend: BackendState
+    backend: CatalogBackend
     created: int = 0
     owned_by: str = ""
     context_length: int | None = None
@@ -75,7 +75,7 @@ class ModelInfo:
 
 
 @dataclass
-class BackendState:
+class CatalogBackend:
     client: BackendClient
     profile: Profile
     models: list[ModelInfo] = field(default_factory=list)
@@ -109,8 +109,9 @@ class BackendState:
 
 
 @dataclass
-class Route:
-    """Where a request for one exposed model goes: the first candidate, then the fallbacks in order."""
+class Resolution:
+    """What an exposed model name resolves to: the backend models to try, the primary first, then the
+    fallbacks in order (not to be confused with the app's HTTP routes)."""
 
     name: str
     candidates: list[ModelInfo]
@@ -121,7 +122,7 @@ class Route:
         return self.candidates[0]
 
 
-def model_from_entry(entry: dict[str, Any], backend: BackendState) -> ModelInfo | None:
+def model_from_entry(entry: dict[str, Any], backend: CatalogBackend) -> ModelInfo | None:
     listed = parse_model_entry(entry)
     if listed is None:
         return None
@@ -152,7 +153,7 @@ class Catalog:
         self.virtual = virtual
         self.config = config or FileConfig(backends=[c.config for c in clients])
         self.backends = [
-            BackendState(
+            CatalogBackend(
                 client=c, profile=PROFILES.get(c.config.profile) or profile_for_url(c.base_url) or GENERIC
             )
             for c in clients
@@ -160,52 +161,54 @@ class Catalog:
         self._by_name = {s.client.name: s for s in self.backends}
         self._lock = asyncio.Lock()
 
-    async def _fetch(self, state: BackendState) -> None:
+    async def _fetch(self, backend: CatalogBackend) -> None:
         try:
-            data = await state.client.request_json("GET", "models")
+            data = await backend.client.request_json("GET", "models")
         except ProxyError as exc:
-            state.last_error = exc.message
-            state.fetched_at = time.monotonic()
+            backend.last_error = exc.message
+            backend.fetched_at = time.monotonic()
             if exc.status in (404, 405):
-                state.listing_supported = False  # the backend serves whatever it is asked for
-                state.set_models([self._declared(state, m) for m in state.declared])
+                backend.listing_supported = False  # the backend serves whatever it is asked for
+                backend.set_models([self._declared(backend, m) for m in backend.declared])
             else:
-                state.set_models([])  # down: its models drop out until it recovers
-            log.warning("listing models of backend %s failed: %s", state.client.name, exc.message)
+                backend.set_models([])  # down: its models drop out until it recovers
+            log.warning("listing models of backend %s failed: %s", backend.client.name, exc.message)
             return
         entries = data.get("data") if isinstance(data, dict) else data
-        listed = [m for m in (model_from_entry(e, state) for e in entries or [] if isinstance(e, dict)) if m]
-        if state.client.config.profile == "auto" and not profile_for_url(state.client.base_url):
+        listed = [
+            m for m in (model_from_entry(e, backend) for e in entries or [] if isinstance(e, dict)) if m
+        ]
+        if backend.client.config.profile == "auto" and not profile_for_url(backend.client.base_url):
             owners = {m.owned_by for m in listed}
-            state.profile = next((p for p in map(profile_for_owner, owners) if p), None) or GENERIC
-        models = [m for m in listed if state.serves(m.backend_id)]
+            backend.profile = next((p for p in map(profile_for_owner, owners) if p), None) or GENERIC
+        models = [m for m in listed if backend.serves(m.backend_id)]
         known = {names.canonical(m.backend_id) for m in models}
-        models += [self._declared(state, d) for d in state.declared if names.canonical(d) not in known]
-        if state.profile.name == "llamacpp":
-            await self._probe_llamacpp(state, models)
+        models += [self._declared(backend, d) for d in backend.declared if names.canonical(d) not in known]
+        if backend.profile.name == "llamacpp":
+            await self._probe_llamacpp(backend, models)
         for model in models:
             self._override(model)
-        state.set_models(models)
-        state.fetched_at = time.monotonic()
-        state.listing_supported = True
-        state.last_error = None
+        backend.set_models(models)
+        backend.fetched_at = time.monotonic()
+        backend.listing_supported = True
+        backend.last_error = None
 
-    async def _probe_llamacpp(self, state: BackendState, models: list[ModelInfo]) -> None:
+    async def _probe_llamacpp(self, backend: CatalogBackend, models: list[ModelInfo]) -> None:
         try:
-            props = await state.client.request_json("GET", f"{state.client.root_url}/props")
+            props = await backend.client.request_json("GET", f"{backend.client.root_url}/props")
         except ProxyError as exc:
-            log.info("backend %s has no usable /props: %s", state.client.name, exc.message)
+            log.info("backend %s has no usable /props: %s", backend.client.name, exc.message)
             return
         if isinstance(props, dict):
-            state.props = props
+            backend.props = props
             for model in models:
                 _apply_llamacpp_props(model, props)
 
-    def _declared(self, state: BackendState, model_id: str) -> ModelInfo:
+    def _declared(self, backend: CatalogBackend, model_id: str) -> ModelInfo:
         model = ModelInfo(
             name=names.display_name(model_id),
             backend_id=model_id,
-            backend=state,
+            backend=backend,
             capabilities=capabilities({}, model_id),
         )
         self._override(model)
@@ -229,17 +232,17 @@ class Catalog:
         async with self._lock:
             await asyncio.gather(*(self._fetch(s) for s in self.backends))
 
-    def _stale(self, state: BackendState) -> bool:
-        return not state.fetched_at or time.monotonic() - state.fetched_at > self.ttl
+    def _stale(self, backend: CatalogBackend) -> bool:
+        return not backend.fetched_at or time.monotonic() - backend.fetched_at > self.ttl
 
     async def ensure_fresh(self) -> None:
         """Wait for listings never fetched; refresh stale ones in the background."""
         if any(not s.fetched_at for s in self.backends):
             await self.refresh()
             return
-        for state in self.backends:
-            if self._stale(state) and (state._refreshing is None or state._refreshing.done()):
-                state._refreshing = asyncio.create_task(self._fetch(state))
+        for backend in self.backends:
+            if self._stale(backend) and (backend._refreshing is None or backend._refreshing.done()):
+                backend._refreshing = asyncio.create_task(self._fetch(backend))
 
     def _exposed(self, name: str) -> bool:
         lowered = name.lower()
@@ -251,13 +254,13 @@ class Catalog:
         """Every exposed model, merged over the backends (the first backend wins a shared name)."""
         await self.ensure_fresh()
         seen: dict[str, ModelInfo] = {}
-        for state in self.backends:
-            for model in state.models:
+        for backend in self.backends:
+            for model in backend.models:
                 seen.setdefault(names.canonical(model.name), model)
         for alias in self.config.aliases:
-            route = self._alias_route(alias)
-            if route is not None:
-                seen.setdefault(names.canonical(route.name), route.primary)
+            resolution = self._alias_resolution(alias)
+            if resolution is not None:
+                seen.setdefault(names.canonical(resolution.name), resolution.primary)
         virtual = self.virtual
         for vm in virtual.list() if virtual is not None else []:
             assert virtual is not None
@@ -267,27 +270,27 @@ class Catalog:
                 continue  # a broken chain (its base was deleted) is not listed
             base = self._find(bottom)
             if base is not None:
-                seen.setdefault(vm.key, self._virtual_route(vm, base).primary)
+                seen.setdefault(vm.key, self._virtual_resolution(vm, base).primary)
         return [m for m in seen.values() if self._exposed(m.name)]
 
-    def _matches(self, name: str, state: BackendState) -> list[ModelInfo]:
-        model = state.index.get(names.canonical(name))
+    def _matches(self, name: str, backend: CatalogBackend) -> list[ModelInfo]:
+        model = backend.index.get(names.canonical(name))
         return [model] if model is not None else []
 
-    def _alias_route(self, alias: str) -> Route | None:
+    def _alias_resolution(self, alias: str) -> Resolution | None:
         spec = self.config.aliases[alias]
         display = names.display_name(alias)
         candidates: list[ModelInfo] = []
         for target in [spec, *spec.fallback]:
-            states = [self._by_name[target.backend]] if target.backend else self.backends
-            for state in states:
-                found = self._matches(target.model, state)
-                if not found and not state.listing_supported and state.fetched_at:
-                    found = [self._declared(state, target.model)]
+            searched = [self._by_name[target.backend]] if target.backend else self.backends
+            for backend in searched:
+                found = self._matches(target.model, backend)
+                if not found and not backend.listing_supported and backend.fetched_at:
+                    found = [self._declared(backend, target.model)]
                 candidates += [dataclasses.replace(m, name=display) for m in found[:1]]
-        return Route(display, candidates) if candidates else None
+        return Resolution(display, candidates) if candidates else None
 
-    def _virtual_route(self, model: VirtualModel, base: Route) -> Route:
+    def _virtual_resolution(self, model: VirtualModel, base: Resolution) -> Resolution:
         assert self.virtual is not None
         chain, _ = resolve_chain(model, self.virtual.get)
         flat = flatten(chain)
@@ -295,32 +298,32 @@ class Catalog:
         candidates = [
             dataclasses.replace(c, name=model.name, virtual=flat, created=created) for c in base.candidates
         ]
-        return Route(model.name, candidates, chain)
+        return Resolution(model.name, candidates, chain)
 
-    async def route(self, name: str, *, not_found: ProxyError | None = None) -> Route:
+    async def resolve(self, name: str, *, not_found: ProxyError | None = None) -> Resolution:
         """Every backend model an Ollama name can go to, in order; 404 in Ollama's words if none."""
         model = self.virtual.get(name) if self.virtual is not None and name else None
         if model is not None:
             assert self.virtual is not None
             _, bottom = resolve_chain(model, self.virtual.get)
             missing = ProxyError(404, f"model '{name}' derives from '{bottom}', which no backend serves")
-            return self._virtual_route(model, await self._route(bottom, missing))
-        return await self._route(name, not_found)
+            return self._virtual_resolution(model, await self._resolve(bottom, missing))
+        return await self._resolve(name, not_found)
 
-    async def _route(self, name: str, not_found: ProxyError | None) -> Route:
+    async def _resolve(self, name: str, not_found: ProxyError | None) -> Resolution:
         if not name:
             raise not_found or model_not_found(name)
         await self.ensure_fresh()
-        route = self._find(name)
-        if route is None and any(time.monotonic() - s.fetched_at > 1.0 for s in self.backends):
+        resolution = self._find(name)
+        if resolution is None and any(time.monotonic() - s.fetched_at > 1.0 for s in self.backends):
             await self.refresh()  # a model added since the last listing
-            route = self._find(name)
-        if route is not None:
-            return route
-        for state in self.backends:
-            if not state.listing_supported and "*" in state.patterns:
+            resolution = self._find(name)
+        if resolution is not None:
+            return resolution
+        for backend in self.backends:
+            if not backend.listing_supported and "*" in backend.patterns:
                 backend_id = name.removesuffix(":latest")
-                return Route(name, [self._declared(state, backend_id)])
+                return Resolution(name, [self._declared(backend, backend_id)])
         down = [s for s in self.backends if s.listing_supported and s.last_error is not None]
         if down:
             # Unknown here may just mean "on a backend we cannot reach": a 404 would send the Ollama
@@ -331,14 +334,10 @@ class Catalog:
             )
         raise not_found or model_not_found(name)
 
-    def _find(self, name: str) -> Route | None:
+    def _find(self, name: str) -> Resolution | None:
         key = names.canonical(name)
         for alias in self.config.aliases:
             if names.canonical(alias) == key:
-                return self._alias_route(alias)
-        candidates = [m for state in self.backends for m in self._matches(name, state)[:1]]
-        return Route(candidates[0].name, candidates) if candidates else None
-
-    async def resolve(self, name: str, *, not_found: ProxyError | None = None) -> ModelInfo:
-        """The first model an Ollama name refers to."""
-        return (await self.route(name, not_found=not_found)).primary
+                return self._alias_resolution(alias)
+        candidates = [m for backend in self.backends for m in self._matches(name, backend)[:1]]
+        return Resolution(candidates[0].name, candidates) if candidates else None

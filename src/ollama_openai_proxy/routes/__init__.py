@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 class ProxyRoute(Route):
@@ -24,7 +24,7 @@ class ProxyRoute(Route):
         return match, child
 
 
-def route(path: str, endpoint: Endpoint, *methods: str) -> ProxyRoute:
+def route(path: str, endpoint: Handler, *methods: str) -> ProxyRoute:
     """``path`` served by ``endpoint`` for ``methods`` (GET includes HEAD, as in Starlette)."""
     return ProxyRoute(path, endpoint, methods=list(methods))
 

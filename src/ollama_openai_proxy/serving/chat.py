@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import orjson
 
-from ollama_openai_proxy.backends.catalog import ModelInfo, Route
+from ollama_openai_proxy.backends.catalog import ModelInfo, Resolution
 from ollama_openai_proxy.backends.client import BackendStream
 from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.protocol.ollama import (
@@ -34,13 +34,17 @@ from ollama_openai_proxy.serving.dispatch import backend_headers, resolve, with_
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.translate import keepalive, names
 from ollama_openai_proxy.translate.errors import ProxyError
-from ollama_openai_proxy.translate.request import BackendRequest, chat_request, generate_request
+from ollama_openai_proxy.translate.request import (
+    BackendRequest,
+    ollama_to_openai_chat,
+    ollama_to_openai_generate,
+)
 from ollama_openai_proxy.translate.response import (
     Clock,
     Kind,
     StreamTranslator,
-    completion_to_ollama,
     load_reply,
+    openai_to_ollama_completion,
 )
 from ollama_openai_proxy.translate.sse import SSEDecoder
 from ollama_openai_proxy.virtual.apply import apply_to_chat, apply_to_generate, generate_leading_messages
@@ -71,41 +75,41 @@ async def chat(state: ProxyState, ctx: RequestContext, req: ChatRequest) -> Repl
     if not req.model:
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
-    route = await resolve(state, ctx, req.model)
-    state.recent.touch(route.primary, keep)
+    resolved = await resolve(state, ctx, req.model)
+    state.recent.touch(resolved.primary, keep)
     if not req.messages:
         return Reply(whole=cast(ChatChunk, _load_reply("chat", req.model, keep)))
     images = any(m.images for m in req.messages)
-    check_capabilities(req.model, route.primary, "chat", bool(req.tools), req.think, images)
-    if route.chain:
-        req = apply_to_chat(req, route.chain)
+    check_capabilities(req.model, resolved.primary, "chat", bool(req.tools), req.think, images)
+    if resolved.chain:
+        req = apply_to_chat(req, resolved.chain)
     chat_req = req
 
     def build(info: ModelInfo) -> BackendRequest:
-        return chat_request(chat_req, info.backend_id, info.profile)
+        return ollama_to_openai_chat(chat_req, info.backend_id, info.profile)
 
-    reply = await _infer(state, ctx, "chat", req.model, route, build, req.streaming)
+    reply = await _infer(state, ctx, "chat", req.model, resolved, build, req.streaming)
     return cast(Reply[ChatChunk], reply)
 
 
 async def generate(state: ProxyState, ctx: RequestContext, req: GenerateRequest) -> Reply[GenerateChunk]:
     """Answer an Ollama generate request (a one-turn chat, or a raw/suffix completion)."""
     keep = keepalive.seconds(req.keep_alive)
-    route = await resolve(state, ctx, req.model)
-    state.recent.touch(route.primary, keep)
+    resolved = await resolve(state, ctx, req.model)
+    state.recent.touch(resolved.primary, keep)
     if not req.prompt and not req.suffix:
         return Reply(whole=cast(GenerateChunk, _load_reply("generate", req.model, keep)))
-    check_capabilities(req.model, route.primary, "generate", False, req.think, bool(req.images))
+    check_capabilities(req.model, resolved.primary, "generate", False, req.think, bool(req.images))
     leading: list[Message] = []
-    if route.chain:
-        leading = generate_leading_messages(req, route.chain)
-        req = apply_to_generate(req, route.chain)
+    if resolved.chain:
+        leading = generate_leading_messages(req, resolved.chain)
+        req = apply_to_generate(req, resolved.chain)
     gen_req = req
 
     def build(info: ModelInfo) -> BackendRequest:
-        return generate_request(gen_req, info.backend_id, info.profile, leading)
+        return ollama_to_openai_generate(gen_req, info.backend_id, info.profile, leading)
 
-    reply = await _infer(state, ctx, "generate", req.model, route, build, req.streaming)
+    reply = await _infer(state, ctx, "generate", req.model, resolved, build, req.streaming)
     return cast(Reply[GenerateChunk], reply)
 
 
@@ -138,11 +142,11 @@ async def _infer(
     ctx: RequestContext,
     kind: Kind,
     model: str,
-    route: Route,
+    resolved: Resolution,
     build: Callable[[ModelInfo], BackendRequest],
     streaming: bool,
 ) -> Reply[Any]:
-    """Send one translated request down the route's candidates and take the answer back up."""
+    """Send one translated request down the resolved's candidates and take the answer back up."""
     clock = Clock(start=ctx.start, wall=now_rfc3339)
     headers = backend_headers(ctx)
 
@@ -162,7 +166,7 @@ async def _infer(
             return Reply(whole=_account(ctx, clock, await _collect(stream, translator)), ignored=breq.ignored)
         return Reply(chunks=_chunks(stream, translator, ctx), ignored=breq.ignored)
 
-    return await with_fallback(ctx, route, call)
+    return await with_fallback(ctx, resolved, call)
 
 
 def _account(ctx: RequestContext, clock: Clock, final: Chunk) -> Any:
@@ -176,7 +180,7 @@ def _account(ctx: RequestContext, clock: Clock, final: Chunk) -> Any:
 def _whole(kind: Kind, model: str, data: Any, clock: Clock) -> Chunk:
     if not isinstance(data, dict):
         raise ProxyError(502, "backend returned an unexpected response")
-    return completion_to_ollama(kind, model, data, clock, time.perf_counter_ns())
+    return openai_to_ollama_completion(kind, model, data, clock, time.perf_counter_ns())
 
 
 async def _read_json(stream: BackendStream) -> Any:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ollama_openai_proxy.backends.catalog import ModelInfo, Route
+from ollama_openai_proxy.backends.catalog import ModelInfo, Resolution
 from ollama_openai_proxy.backends.client import RetryableBackendError
 from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.state import ProxyState
@@ -20,13 +20,13 @@ T = TypeVar("T")
 
 async def resolve(
     state: ProxyState, ctx: RequestContext, name: str, *, not_found: ProxyError | None = None
-) -> Route:
+) -> Resolution:
     """The backends for a model name, once the caller's API key is known to be allowed it."""
     if name and not ctx.allows(name):
         raise ProxyError(403, f"this API key may not use model '{name}'")
-    route = await state.catalog.route(name, not_found=not_found)
-    ctx.model = route.name
-    return route
+    resolved = await state.catalog.resolve(name, not_found=not_found)
+    ctx.model = resolved.name
+    return resolved
 
 
 def backend_headers(ctx: RequestContext) -> dict[str, str] | None:
@@ -34,13 +34,15 @@ def backend_headers(ctx: RequestContext) -> dict[str, str] | None:
     return {"Authorization": f"Bearer {ctx.client_key}"} if ctx.client_key else None
 
 
-async def with_fallback(ctx: RequestContext, route: Route, call: Callable[[ModelInfo], Awaitable[T]]) -> T:
-    """Try the route's candidates in order; a backend failure before any byte was sent moves on."""
-    for info in route.candidates[:-1]:
+async def with_fallback(
+    ctx: RequestContext, resolved: Resolution, call: Callable[[ModelInfo], Awaitable[T]]
+) -> T:
+    """Try the resolved's candidates in order; a backend failure before any byte was sent moves on."""
+    for info in resolved.candidates[:-1]:
         ctx.backend = info.backend.client.name
         try:
             return await call(info)
         except RetryableBackendError as exc:
-            log.warning("backend %s failed for %s, falling back: %s", ctx.backend, route.name, exc.message)
-    ctx.backend = route.candidates[-1].backend.client.name
-    return await call(route.candidates[-1])
+            log.warning("backend %s failed for %s, falling back: %s", ctx.backend, resolved.name, exc.message)
+    ctx.backend = resolved.candidates[-1].backend.client.name
+    return await call(resolved.candidates[-1])

@@ -11,7 +11,12 @@ from ollama_openai_proxy.protocol.ollama import EmbeddingsRequest, EmbedRequest
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve, with_fallback
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.translate import keepalive
-from ollama_openai_proxy.translate.embed import embed_request, embed_response, embeddings_request, vectors
+from ollama_openai_proxy.translate.embed import (
+    ollama_to_openai_embed,
+    ollama_to_openai_embeddings,
+    openai_to_ollama_embed,
+    vectors,
+)
 from ollama_openai_proxy.translate.errors import ProxyError, embed_model_not_found, model_not_found
 
 # (the Ollama answer, what of the request had no backend counterpart)
@@ -22,39 +27,39 @@ async def embed(state: ProxyState, ctx: RequestContext, req: EmbedRequest) -> An
     keep = keepalive.seconds(req.keep_alive)
     if not req.model:
         raise model_not_found("")
-    route = await resolve(state, ctx, req.model, not_found=embed_model_not_found(req.model))
-    state.recent.touch(route.primary, keep)
+    resolved = await resolve(state, ctx, req.model, not_found=embed_model_not_found(req.model))
+    state.recent.touch(resolved.primary, keep)
     if not req.input:
         return {"model": req.model, "embeddings": []}, []
     headers = backend_headers(ctx)
 
     async def call(info: ModelInfo) -> Answer:
-        breq = embed_request(req, info.backend_id, info.profile)
+        breq = ollama_to_openai_embed(req, info.backend_id, info.profile)
         data = await info.backend.client.request_json(
             "POST", breq.endpoint, breq.payload, model=req.model, headers=headers
         )
         dims = None if "dimensions" in breq.payload else req.dimensions
         total = {"total_duration": time.perf_counter_ns() - ctx.start}
-        return embed_response(req.model, data, dims, total), breq.ignored
+        return openai_to_ollama_embed(req.model, data, dims, total), breq.ignored
 
-    return await with_fallback(ctx, route, call)
+    return await with_fallback(ctx, resolved, call)
 
 
 async def embeddings(state: ProxyState, ctx: RequestContext, req: EmbeddingsRequest) -> Answer:
     if not req.model:
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
-    route = await resolve(state, ctx, req.model, not_found=embed_model_not_found(req.model))
-    state.recent.touch(route.primary, keep)
+    resolved = await resolve(state, ctx, req.model, not_found=embed_model_not_found(req.model))
+    state.recent.touch(resolved.primary, keep)
     if not req.prompt:
         return {"embedding": []}, []
     headers = backend_headers(ctx)
 
     async def call(info: ModelInfo) -> Answer:
-        breq = embeddings_request(req, info.backend_id)
+        breq = ollama_to_openai_embeddings(req, info.backend_id)
         data = await info.backend.client.request_json(
             "POST", breq.endpoint, breq.payload, model=req.model, headers=headers
         )
         return {"embedding": vectors(data)[0]}, breq.ignored
 
-    return await with_fallback(ctx, route, call)
+    return await with_fallback(ctx, resolved, call)

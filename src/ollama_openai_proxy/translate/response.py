@@ -47,7 +47,7 @@ def parse_arguments(name: str, text: str) -> dict[str, Any]:
     return value
 
 
-def ollama_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def openai_to_ollama_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for index, call in enumerate(calls):
         fn = call.get("function") or {}
@@ -61,7 +61,7 @@ def ollama_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def convert_logprobs(logprobs: Any) -> list[dict[str, Any]]:
+def openai_to_ollama_logprobs(logprobs: Any) -> list[dict[str, Any]]:
     """OpenAI chat ``logprobs.content`` (same shape as Ollama's) or legacy completions logprobs."""
     if not isinstance(logprobs, dict):
         return []
@@ -178,7 +178,7 @@ def _reasoning(holder: dict[str, Any]) -> str:
     return value if isinstance(value, str) else ""
 
 
-def completion_to_ollama(
+def openai_to_ollama_completion(
     kind: Kind, model: str, data: dict[str, Any], clock: Clock, end: int
 ) -> dict[str, Any]:
     """A non-streamed OpenAI response (chat or completions) → one final Ollama object."""
@@ -196,13 +196,13 @@ def completion_to_ollama(
         text, thinking, calls = choice.get("text") or "", _reasoning(choice), []
     out = _envelope(kind, model, clock.wall(), text, thinking, True)
     if calls:
-        converted = ollama_tool_calls(calls)
+        converted = openai_to_ollama_tool_calls(calls)
         if kind == "chat":
             out["message"]["tool_calls"] = converted
         else:
             out["tool_calls"] = converted
     out["done_reason"] = done_reason(choice.get("finish_reason"))
-    logprobs = convert_logprobs(choice.get("logprobs"))
+    logprobs = openai_to_ollama_logprobs(choice.get("logprobs"))
     if logprobs:
         out["logprobs"] = logprobs
     out.update(metrics(clock, end, data.get("usage"), data.get("timings")))
@@ -304,7 +304,7 @@ class StreamTranslator:
         fragments = delta.get("tool_calls") or ()
         for fragment in fragments:
             self._merge_call(fragment)
-        logprobs = convert_logprobs(choice.get("logprobs"))
+        logprobs = openai_to_ollama_logprobs(choice.get("logprobs"))
         if text or thinking or logprobs or fragments:  # tool-call tokens are generated tokens too
             if not self.clock.first_token:
                 self.clock.first_token = now
@@ -329,7 +329,9 @@ class StreamTranslator:
             call["function"]["arguments"] += args
 
     def _assembled_calls(self) -> list[dict[str, Any]]:
-        return ollama_tool_calls([self._calls[i] for i in sorted(self._calls)]) if self._calls else []
+        return (
+            openai_to_ollama_tool_calls([self._calls[i] for i in sorted(self._calls)]) if self._calls else []
+        )
 
     @property
     def complete(self) -> bool:

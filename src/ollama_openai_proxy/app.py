@@ -21,6 +21,7 @@ from ollama_openai_proxy.middleware.auth import AuthMiddleware, is_loopback
 from ollama_openai_proxy.middleware.context import ContextMiddleware
 from ollama_openai_proxy.middleware.errors import ErrorMiddleware, router_error
 from ollama_openai_proxy.middleware.exchange import ExchangeMiddleware
+from ollama_openai_proxy.middleware.origin import OriginMiddleware, OriginPolicy, allowed_origins
 from ollama_openai_proxy.observability import configure_logging, count_retry
 from ollama_openai_proxy.routes import all_routes
 from ollama_openai_proxy.server import install_drain_on_signals
@@ -76,9 +77,12 @@ def create_app(settings: Settings | None = None) -> ProxyApp:
 
 
 def middleware(settings: Settings) -> list[Middleware]:
-    """The stack, outermost first: CORS, then context, auth, exchange and errors (middleware/)."""
-    origins = cors_origins(settings.origins)
+    """The stack, outermost first: context, the origin guard, CORS, auth, exchange and errors
+    (middleware/)."""
+    origins = allowed_origins(settings.origins)
     return [
+        Middleware(ContextMiddleware, log_bodies=settings.log_bodies),
+        Middleware(OriginMiddleware, policy=OriginPolicy(origins)),
         Middleware(
             CORSMiddleware,
             allow_origins=["*"] if "*" in origins else [],
@@ -96,7 +100,6 @@ def middleware(settings: Settings) -> list[Middleware]:
             ],
             expose_headers=["X-Request-ID", "X-Ollama-Proxy-Ignored"],
         ),
-        Middleware(ContextMiddleware, log_bodies=settings.log_bodies),
         Middleware(
             AuthMiddleware,
             keys=settings.inbound_keys(),
@@ -108,21 +111,9 @@ def middleware(settings: Settings) -> list[Middleware]:
     ]
 
 
-# Ollama's built-in allowed origins; OLLAMA_ORIGINS adds to them (comma-separated, "*" wildcards).
-DEFAULT_ORIGINS = [
-    f"{scheme}://{host}{port}"
-    for scheme in ("http", "https")
-    for host in ("localhost", "127.0.0.1", "0.0.0.0", "[::1]")
-    for port in ("", ":*")
-] + ["app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*"]
-
-
-def cors_origins(extra: str) -> list[str]:
-    return DEFAULT_ORIGINS + [o.strip() for o in extra.split(",") if o.strip()]
-
-
 def origin_regex(origins: list[str]) -> str:
-    return "^(" + "|".join(re.escape(o).replace(r"\*", ".*") for o in origins) + ")$"
+    """The allowed origins as one regex for the CORS headers (``*`` matching anything, as in gin)."""
+    return "(?i)^(" + "|".join(re.escape(o).replace(r"\*", ".*") for o in origins) + ")$"
 
 
 def virtual_models(settings: Settings) -> VirtualModels:

@@ -226,6 +226,7 @@ class StreamTranslator:
         self.timings: dict[str, Any] | None = None
         self.finished = False  # [DONE] seen
         self._calls: dict[int, dict[str, Any]] = {}
+        self._arguments: dict[int, list[str]] = {}
         self.final_metrics: dict[str, int] = {}
         self._text: list[str] = []
         self._thinking: list[str] = []
@@ -323,12 +324,17 @@ class StreamTranslator:
         if name and name != call["function"]["name"]:  # some servers repeat the whole name per fragment
             call["function"]["name"] += name
         args = fn.get("arguments")
+        # Argument pieces are joined once at the end: appending to a string in a dict copies it
+        # every time, quadratic in the number of pieces a backend chooses to send.
+        parts = self._arguments.setdefault(index, [])
         if isinstance(args, dict):
-            call["function"]["arguments"] = orjson.dumps(args).decode()
+            parts[:] = [orjson.dumps(args).decode()]
         elif args:
-            call["function"]["arguments"] += args
+            parts.append(args)
 
     def _assembled_calls(self) -> list[dict[str, Any]]:
+        for index, parts in self._arguments.items():
+            self._calls[index]["function"]["arguments"] = "".join(parts)
         return (
             openai_to_ollama_tool_calls([self._calls[i] for i in sorted(self._calls)]) if self._calls else []
         )

@@ -23,7 +23,9 @@ def seconds(value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         kind = "bool" if isinstance(value, bool) else type(value).__name__
-        raise ProxyError(400, f"invalid keep_alive: unsupported type {kind} (a number of seconds or a duration)")
+        raise ProxyError(
+            400, f"invalid keep_alive: unsupported type {kind} (a number of seconds or a duration)"
+        )
     if isinstance(value, str):
         return _parse_duration(value)
     number = float(value)

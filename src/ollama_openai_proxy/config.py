@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -101,14 +101,42 @@ class Exposure(BaseModel):
     deny: list[str] = Field(default_factory=list)
 
 
+Scope = Literal["read", "write"]
+
+
 class ApiKey(BaseModel):
-    """An inbound API key, read from the environment variable ``key_env``, allowed the ``models`` globs."""
+    """An inbound API key, read from the environment variable ``key_env``, allowed the ``models`` globs.
+
+    ``scopes``: ``read`` (inference, listings) and ``write`` (create, copy, delete, push, blobs).
+    Models are shared by every key, so only a key allowed every model (``models: ["*"]``) may hold
+    ``write``; it is its default, and a restricted key's default is ``read`` alone.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     key_env: str
     models: list[str] = Field(default_factory=lambda: ["*"])
+    scopes: list[Scope] | None = None
+
+    @model_validator(mode="after")
+    def _write_needs_every_model(self) -> ApiKey:
+        if self.scopes is None:
+            self.scopes = ["read", "write"] if self.models == ["*"] else ["read"]
+        elif "write" in self.scopes and self.models != ["*"]:
+            raise ValueError(
+                f"key {self.name!r}: the write scope needs models: ['*'] (a key limited to some models "
+                "could change models other keys use)"
+            )
+        return self
+
+
+class InboundKey(NamedTuple):
+    """What an accepted inbound key may do."""
+
+    name: str
+    models: list[str]
+    write: bool
 
 
 class AuthConfig(BaseModel):
@@ -266,13 +294,13 @@ class Settings(BaseSettings):
             )
         ]
 
-    def inbound_keys(self) -> dict[str, tuple[str, list[str]]]:
-        """Accepted API keys → (key name, allowed model globs). Empty: no authentication."""
-        keys: dict[str, tuple[str, list[str]]] = {}
+    def inbound_keys(self) -> dict[str, InboundKey]:
+        """Accepted API keys → what each may do. Empty: no authentication."""
+        keys: dict[str, InboundKey] = {}
         if self.api_keys is not None:
             for i, key in enumerate(k.strip() for k in self.api_keys.get_secret_value().split(",")):
                 if key:
-                    keys[key] = (f"key{i + 1}", ["*"])
+                    keys[key] = InboundKey(f"key{i + 1}", ["*"], True)
         file = self.file_config()
         for i, entry in enumerate(file.auth.keys if file else []):
             value = os.environ.get(entry.key_env, "")
@@ -280,7 +308,7 @@ class Settings(BaseSettings):
                 raise ConfigError(
                     f"{self.config}: auth.keys[{i}].key_env: environment variable {entry.key_env} is not set"
                 )
-            keys[value] = (entry.name, entry.models)
+            keys[value] = InboundKey(entry.name, entry.models, "write" in (entry.scopes or ()))
         return keys
 
     @property

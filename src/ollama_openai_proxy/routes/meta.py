@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from ollama_openai_proxy import OLLAMA_COMPAT_VERSION, __version__
-from ollama_openai_proxy.observability import metrics_text
+from ollama_openai_proxy.observability import context_of, metrics_text
 from ollama_openai_proxy.routes import route
 from ollama_openai_proxy.routes.common import json_response
 from ollama_openai_proxy.state import get_state
@@ -43,7 +43,9 @@ async def ready(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     """Prometheus metrics (shared across Uvicorn workers when PROMETHEUS_MULTIPROC_DIR is set)."""
-    return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
+    ctx = context_of(request.scope)
+    visible = None if ctx.allowed_models is None else ctx.allows  # a restricted key sees its models only
+    return Response(metrics_text(visible), media_type=CONTENT_TYPE_LATEST)
 
 
 ROUTES = [

@@ -25,8 +25,27 @@ async def resolve(
     if name and not ctx.allows(name):
         raise ProxyError(403, f"this API key may not use model '{name}'")
     resolved = await state.catalog.resolve(name, not_found=not_found)
+    if ctx.allowed_models is not None:
+        for reached in reached_names(state, resolved):
+            if not ctx.allows(reached):
+                raise ProxyError(
+                    403, f"this API key may not use model '{reached}' (reached through '{name}')"
+                )
     ctx.model = resolved.name
     return resolved
+
+
+def reached_names(state: ProxyState, resolved: Resolution) -> list[str]:
+    """The names a request for ``resolved`` really uses: its own, and the base of every virtual
+    model on the way down that was made through the API (a model declared in the configuration
+    file vouches, as the operator's choice, for what it derives from)."""
+    reached = [resolved.name]
+    virtual = state.catalog.virtual
+    for link in resolved.chain:
+        if virtual is not None and virtual.is_read_only(link.name):
+            break
+        reached.append(link.base)
+    return reached
 
 
 def backend_headers(ctx: RequestContext) -> dict[str, str] | None:

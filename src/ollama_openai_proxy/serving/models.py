@@ -36,8 +36,11 @@ async def show(state: ProxyState, ctx: RequestContext, name: str, user_agent: st
     return show_response(info, user_agent)
 
 
-def ps(state: ProxyState) -> dict[str, Any]:
-    return {"models": [ps_entry(info, until) for until, info in state.recent.active()]}
+def ps(state: ProxyState, ctx: RequestContext) -> dict[str, Any]:
+    """The models served lately, those the caller's key may use only."""
+    return {
+        "models": [ps_entry(info, until) for until, info in state.recent.active() if ctx.allows(info.name)]
+    }
 
 
 async def pull(state: ProxyState, ctx: RequestContext, name: str) -> Progress:

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from ollama_openai_proxy import redaction
 from ollama_openai_proxy.backends.catalog import Catalog
 from ollama_openai_proxy.backends.client import BackendClient, close_all
 from ollama_openai_proxy.config import Settings, load_settings
@@ -48,6 +49,7 @@ class ProxyApp(Starlette):
 def create_app(settings: Settings | None = None) -> ProxyApp:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    hold_secrets(settings)
     clients = [BackendClient(b) for b in settings.backends()]
     state = ProxyState(
         settings=settings,
@@ -109,6 +111,15 @@ def middleware(settings: Settings) -> list[Middleware]:
         Middleware(ExchangeMiddleware, max_body=settings.max_body_bytes, log_bodies=settings.log_bodies),
         Middleware(ErrorMiddleware),
     ]
+
+
+def hold_secrets(settings: Settings) -> None:
+    """Every secret in the settings is masked wherever the proxy writes text (redaction.py)."""
+    for backend in settings.backends():
+        redaction.hold([backend.api_key.get_secret_value() if backend.api_key else None])
+        redaction.hold(redaction.url_secrets(backend.base_url))
+        redaction.hold(backend.headers.values())
+    redaction.hold(settings.inbound_keys())
 
 
 def origin_regex(origins: list[str]) -> str:

@@ -17,8 +17,8 @@ import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
 
+from ollama_openai_proxy.redaction import redact, redact_bytes
 from ollama_openai_proxy.translate import names
-from ollama_openai_proxy.translate.errors import redact
 
 _MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -110,7 +110,7 @@ def _child(metric: Any, *labels: str) -> Any:
     key = (metric, *labels)
     child = _children.get(key)
     if child is None:
-        child = _children[key] = metric.labels(*labels)
+        child = _children[key] = metric.labels(*map(redact, labels))
     return child
 
 
@@ -192,7 +192,11 @@ def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _drop_color, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _drop_color,
+                _redacted(renderer),
+            ],
             foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         )
     )
@@ -205,6 +209,16 @@ def configure_logging(level: str, fmt: str) -> None:
     access_log.configure(level, fmt)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _redacted(renderer: Any) -> Any:
+    """``renderer`` with the held secrets masked in what it renders (text or bytes)."""
+
+    def render(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
+        out = renderer(logger, name, event)
+        return redact_bytes(out) if isinstance(out, bytes) else redact(str(out))
+
+    return render
 
 
 class AccessLog:
@@ -224,7 +238,7 @@ class AccessLog:
             processors=[
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
-                renderer,
+                _redacted(renderer),
             ],
             wrapper_class=structlog.make_filtering_bound_logger(numeric),
             cache_logger_on_first_use=True,

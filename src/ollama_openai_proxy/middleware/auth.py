@@ -9,6 +9,7 @@ import socket
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ollama_openai_proxy import redaction
 from ollama_openai_proxy.config import InboundKey
 from ollama_openai_proxy.middleware.errors import error_response
 from ollama_openai_proxy.observability import context_of
@@ -82,7 +83,9 @@ class AuthMiddleware:
         if refusal is None:
             await self.app(scope, receive, send)
         else:
-            await error_response(refusal, body=not isinstance(refusal, HostRefusedError))(scope, receive, send)
+            await error_response(refusal, body=not isinstance(refusal, HostRefusedError))(
+                scope, receive, send
+            )
 
     def _refusal(self, scope: Scope, host: str, auth: str) -> ProxyError | None:
         ctx = context_of(scope)
@@ -98,6 +101,7 @@ class AuthMiddleware:
                     401, "unauthorized: send your backend API key as Authorization: Bearer <key>"
                 )
             ctx.client_key = bearer
+            redaction.hold_forwarded(bearer)
         elif self.keys:
             entry = self.keys.get(bearer)
             if entry is None:

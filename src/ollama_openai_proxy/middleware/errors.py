@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ollama_openai_proxy.observability import context_of
+from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body
 
 log = logging.getLogger("ollama_openai_proxy")
@@ -25,9 +26,8 @@ def error_response(exc: ProxyError, headers: dict[str, str] | None = None, body:
     """Ollama's ``{"error": ...}``, or OpenAI's envelope for an OpenAIError."""
     if not body:
         return Response(b"", status_code=exc.status, headers=headers)
-    content = (
-        openai_error_body(exc.status, exc.message) if isinstance(exc, OpenAIError) else {"error": exc.message}
-    )
+    message = redact(exc.message)
+    content = openai_error_body(exc.status, message) if isinstance(exc, OpenAIError) else {"error": message}
     return Response(orjson.dumps(content), status_code=exc.status, media_type=JSON_TYPE, headers=headers)
 
 

@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ollama_openai_proxy.middleware.errors import JSON_TYPE
 from ollama_openai_proxy.observability import RequestContext, context_of
+from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.serving.chat import Reply
 from ollama_openai_proxy.state import ProxyState, get_state
 from ollama_openai_proxy.translate.errors import ProxyError
@@ -89,4 +90,4 @@ async def ndjson(chunks: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
         async for batch in chunks:
             yield b"".join([orjson.dumps(c, option=orjson.OPT_APPEND_NEWLINE) for c in batch])
     except ProxyError as exc:
-        yield error_line(exc.message)
+        yield error_line(redact(exc.message))

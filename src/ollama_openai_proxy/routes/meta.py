@@ -8,6 +8,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from ollama_openai_proxy import OLLAMA_COMPAT_VERSION, __version__
 from ollama_openai_proxy.observability import context_of, metrics_text
+from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.routes import route
 from ollama_openai_proxy.routes.common import json_response
 from ollama_openai_proxy.state import get_state
@@ -32,7 +33,9 @@ async def ready(request: Request) -> Response:
     (refreshed in the background), so probes never reach a backend."""
     backends = get_state(request).catalog.backends
     status = {
-        b.client.name: "ok" if b.fetched_at and b.last_error is None else (b.last_error or "not checked yet")
+        b.client.name: "ok"
+        if b.fetched_at and b.last_error is None
+        else redact(b.last_error or "not checked yet")
         for b in backends
     }
     is_ready = any(b.fetched_at and (b.last_error is None or not b.listing_supported) for b in backends)

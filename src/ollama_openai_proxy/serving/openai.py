@@ -10,9 +10,10 @@ import orjson
 
 from ollama_openai_proxy.backends.client import BackendStream
 from ollama_openai_proxy.observability import RequestContext
+from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve
 from ollama_openai_proxy.state import ProxyState
-from ollama_openai_proxy.translate.errors import ProxyError, openai_error_body, redact
+from ollama_openai_proxy.translate.errors import ProxyError, openai_error_body
 
 _RELAYED_HEADERS = ("content-type", "x-request-id", "openai-processing-ms", "retry-after")
 
@@ -70,6 +71,6 @@ async def _sse(stream: BackendStream) -> AsyncIterator[bytes]:
         async for chunk in stream.chunks():
             yield chunk
     except ProxyError as exc:  # the stream broke: say so in SSE, then stop
-        yield b"data: " + orjson.dumps(openai_error_body(exc.status, exc.message)) + b"\n\n"
+        yield b"data: " + orjson.dumps(openai_error_body(exc.status, redact(exc.message))) + b"\n\n"
     finally:
         stream.close()

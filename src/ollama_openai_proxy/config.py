@@ -60,6 +60,9 @@ class BackendConfig(BaseModel):
     max_concurrency: int | None = Field(None, gt=0)  # requests in flight; more wait in a queue
     max_queue: int = Field(256, ge=0)  # waiting beyond this is refused at once with 503
     retries: int = Field(2, ge=0, le=10)  # per request, before any byte reached the client
+    # The largest answer read whole (JSON, error bodies, listings); more is a 502. Streams are
+    # relayed as they come, one SSE event at most 16 MiB (translate/sse.py).
+    max_response_bytes: int = Field(256 * 1024 * 1024, gt=0)
 
     @field_validator("base_url")
     @classmethod

@@ -159,20 +159,22 @@ class Catalog:
             for c in clients
         ]
         self._by_name = {s.client.name: s for s in self.backends}
-        self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def _fetch(self, backend: CatalogBackend) -> None:
         try:
-            data = await backend.client.request_json("GET", "models")
+            data = await backend.client.listing()
         except ProxyError as exc:
             backend.last_error = exc.message
             backend.fetched_at = time.monotonic()
-            if exc.status in (404, 405):
-                backend.listing_supported = False  # the backend serves whatever it is asked for
-                backend.set_models([self._declared(backend, m) for m in backend.declared])
-            else:
-                backend.set_models([])  # down: its models drop out until it recovers
+            backend.set_models([])  # down: its models drop out until it recovers
             log.warning("listing models of backend %s failed: %s", backend.client.name, exc.message)
+            return
+        if data is None:  # it answers, but keeps no listing (404/405/501): its configured models
+            backend.listing_supported = False
+            backend.last_error = None
+            backend.fetched_at = time.monotonic()
+            backend.set_models([self._declared(backend, m) for m in backend.declared])
             return
         entries = data.get("data") if isinstance(data, dict) else data
         listed = [
@@ -228,9 +230,15 @@ class Catalog:
                     model.capabilities_known = True
 
     async def refresh(self) -> None:
-        """Fetch every backend's listing now."""
-        async with self._lock:
-            await asyncio.gather(*(self._fetch(s) for s in self.backends))
+        """Fetch every backend's listing now; callers arriving while a refresh runs share it (one
+        listing per backend for any number of concurrent lookups of unknown names)."""
+        task = self._refreshing
+        if task is None or task.done():
+            task = self._refreshing = asyncio.create_task(self._fetch_all())
+        await asyncio.shield(task)
+
+    async def _fetch_all(self) -> None:
+        await asyncio.gather(*(self._fetch(s) for s in self.backends))
 
     def _stale(self, backend: CatalogBackend) -> bool:
         return not backend.fetched_at or time.monotonic() - backend.fetched_at > self.ttl
@@ -321,10 +329,10 @@ class Catalog:
         if resolution is not None:
             return resolution
         for backend in self.backends:
-            if not backend.listing_supported and "*" in backend.patterns:
+            if not backend.listing_supported and backend.last_error is None and "*" in backend.patterns:
                 backend_id = name.removesuffix(":latest")
                 return Resolution(name, [self._declared(backend, backend_id)])
-        down = [s for s in self.backends if s.listing_supported and s.last_error is not None]
+        down = [s for s in self.backends if s.last_error is not None]
         if down:
             # Unknown here may just mean "on a backend we cannot reach": a 404 would send the Ollama
             # CLI off to pull the model, so say what is really wrong.

@@ -127,6 +127,20 @@ class BackendStream:
                 502, f"backend {backend.name} broke the stream: {exc or type(exc).__name__}"
             ) from None
 
+    async def read_all(self) -> bytes:
+        """The whole remaining body, at most the backend's ``max_response_bytes`` (else a 502)."""
+        limit = self._backend.config.max_response_bytes
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > limit:
+                raise ProxyError(
+                    502, f"backend {self._backend.name} sent an answer larger than {limit} bytes"
+                )
+            parts.append(chunk)
+        return b"".join(parts)
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -224,9 +238,19 @@ class BackendClient:
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         idle = self.config.timeouts.idle
+        limit = self.config.max_response_bytes
         try:
             async with asyncio.timeout(idle):
-                return await response.read()
+                if (response.content_length or 0) > limit:
+                    raise ProxyError(502, f"backend {self.name} sent an answer larger than {limit} bytes")
+                parts: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_any():
+                    size += len(chunk)
+                    if size > limit:  # an endless or oversized body: stop reading, refuse it
+                        raise ProxyError(502, f"backend {self.name} sent an answer larger than {limit} bytes")
+                    parts.append(chunk)
+                return b"".join(parts)
         except TimeoutError:
             raise RetryableBackendError(504, f"backend {self.name} stopped answering for {idle:g}s") from None
         except aiohttp.ClientError as exc:
@@ -332,6 +356,24 @@ class BackendClient:
             raise ProxyError(
                 502, f"backend {self.name} returned invalid JSON: {backend_message(data)[:200]}"
             ) from None
+
+    async def listing(self) -> Any:
+        """GET /models, decoded; None when the backend answers but keeps no listing (404, 405,
+        501: several servers do not list); a failure or any other error status raises ProxyError."""
+        stream = await self.request_raw("GET", "models", None)
+        status = stream.response.status
+        try:
+            data = await stream.read_all()
+        finally:
+            stream.close()
+        if status in (404, 405, 501):
+            return None
+        if status >= 400:
+            raise from_backend(status, data, "")
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise ProxyError(502, f"backend {self.name} listed its models as invalid JSON") from None
 
     async def request_raw(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None = None

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from ollama_openai_proxy import OLLAMA_COMPAT_VERSION, __version__
+from ollama_openai_proxy.backends.catalog import CatalogBackend
 from ollama_openai_proxy.observability import context_of, metrics_text
 from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.routes import route
@@ -29,19 +30,23 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Readiness: ready once a backend answered its last listing. Reads the catalog's cached state
-    (refreshed in the background), so probes never reach a backend."""
+    """Readiness: ready once a backend answered its last listing request (a backend that keeps no
+    listing counts: it answered). Reads the catalog's cached state (refreshed in the background),
+    so probes never reach a backend."""
     backends = get_state(request).catalog.backends
-    status = {
-        b.client.name: "ok"
-        if b.fetched_at and b.last_error is None
-        else redact(b.last_error or "not checked yet")
-        for b in backends
-    }
-    is_ready = any(b.fetched_at and (b.last_error is None or not b.listing_supported) for b in backends)
+    status = {b.client.name: _backend_status(b) for b in backends}
+    is_ready = any(b.fetched_at and b.last_error is None for b in backends)
     return json_response(
         {"status": "ready" if is_ready else "not ready", "backends": status}, status=200 if is_ready else 503
     )
+
+
+def _backend_status(backend: CatalogBackend) -> str:
+    if not backend.fetched_at:
+        return "not checked yet"
+    if backend.last_error is not None:
+        return redact(backend.last_error)
+    return "ok" if backend.listing_supported else "ok (no model listing: serving its configured models)"
 
 
 async def metrics(request: Request) -> Response:

@@ -46,6 +46,7 @@ from ollama_openai_proxy.translate.response import (
     load_reply,
     openai_to_ollama_completion,
 )
+from ollama_openai_proxy.translate.shape import backend_shape, check_completion
 from ollama_openai_proxy.translate.sse import SSEDecoder
 from ollama_openai_proxy.virtual.apply import apply_to_chat, apply_to_generate, generate_leading_messages
 
@@ -178,15 +179,14 @@ def _account(ctx: RequestContext, clock: Clock, final: Chunk) -> Any:
 
 
 def _whole(kind: Kind, model: str, data: Any, clock: Clock) -> Chunk:
-    if not isinstance(data, dict):
-        raise ProxyError(502, "backend returned an unexpected response")
-    return openai_to_ollama_completion(kind, model, data, clock, time.perf_counter_ns())
+    with backend_shape("completion"):
+        return openai_to_ollama_completion(kind, model, check_completion(data), clock, time.perf_counter_ns())
 
 
 async def _read_json(stream: BackendStream) -> Any:
     """A backend that ignored ``stream: true`` and answered with one JSON object."""
     try:
-        return orjson.loads(b"".join([chunk async for chunk in stream.chunks()]))
+        return orjson.loads(await stream.read_all())
     except orjson.JSONDecodeError:
         raise ProxyError(502, "backend returned invalid JSON") from None
 
@@ -200,13 +200,15 @@ async def _collect(stream: BackendStream, translator: StreamTranslator) -> Chunk
         if stream.response.content_type == "application/json":
             return _whole(translator.kind, translator.model, await _read_json(stream), translator.clock)
         async for data in stream.chunks():
-            for event in decoder.feed(data):
-                translator.collect(event, clock())
+            with backend_shape("stream event"):
+                for event in decoder.feed(data):
+                    translator.collect(event, clock())
             if translator.finished:
                 break
         else:
-            for event in decoder.close():
-                translator.collect(event, clock())
+            with backend_shape("stream event"):
+                for event in decoder.close():
+                    translator.collect(event, clock())
         if not translator.complete:
             raise ProxyError(502, "backend closed the stream before it finished")
         return translator.result(clock())
@@ -229,19 +231,23 @@ async def _chunks(
             yield [whole]
             return
         async for data in stream.chunks():
-            for event in decoder.feed(data):
-                batch += translator.feed(event, clock())
+            with backend_shape("stream event"):
+                for event in decoder.feed(data):
+                    batch += translator.feed(event, clock())
             if batch:
                 yield batch
                 batch = []
             if translator.finished:
                 break
         else:
-            for event in decoder.close():
-                batch += translator.feed(event, clock())
+            with backend_shape("stream event"):
+                for event in decoder.close():
+                    batch += translator.feed(event, clock())
         if not translator.complete:
             raise ProxyError(502, "backend closed the stream before it finished")
-        yield batch + translator.finish(clock())
+        with backend_shape("stream"):
+            closing = translator.finish(clock())
+        yield batch + closing
     except Exception as exc:
         if isinstance(exc, ProxyError):
             log.warning("stream ended with an error: %s", exc.message)

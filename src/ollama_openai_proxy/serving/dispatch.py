@@ -56,12 +56,20 @@ def backend_headers(ctx: RequestContext) -> dict[str, str] | None:
 async def with_fallback(
     ctx: RequestContext, resolved: Resolution, call: Callable[[ModelInfo], Awaitable[T]]
 ) -> T:
-    """Try the resolved's candidates in order; a backend failure before any byte was sent moves on."""
-    for info in resolved.candidates[:-1]:
+    """Try the resolved's candidates in order; a backend failure before any byte was sent moves on.
+
+    A client's forwarded key is for the backend its model resolves to: in forward-client-key mode
+    the fallbacks on other backends are skipped, so the key never reaches a backend it is not for.
+    """
+    candidates = resolved.candidates
+    if ctx.client_key:
+        primary = candidates[0].backend
+        candidates = [c for c in candidates if c.backend is primary]
+    for info in candidates[:-1]:
         ctx.backend = info.backend.client.name
         try:
             return await call(info)
         except RetryableBackendError as exc:
             log.warning("backend %s failed for %s, falling back: %s", ctx.backend, resolved.name, exc.message)
-    ctx.backend = resolved.candidates[-1].backend.client.name
-    return await call(resolved.candidates[-1])
+    ctx.backend = candidates[-1].backend.client.name
+    return await call(candidates[-1])

@@ -18,6 +18,7 @@ from ollama_openai_proxy.translate.embed import (
     vectors,
 )
 from ollama_openai_proxy.translate.errors import ProxyError, embed_model_not_found, model_not_found
+from ollama_openai_proxy.translate.shape import backend_shape, malformed
 
 # (the Ollama answer, what of the request had no backend counterpart)
 Answer = tuple[dict[str, Any], list[str]]
@@ -40,9 +41,16 @@ async def embed(state: ProxyState, ctx: RequestContext, req: EmbedRequest) -> An
         )
         dims = None if "dimensions" in breq.payload else req.dimensions
         total = {"total_duration": time.perf_counter_ns() - ctx.start}
-        return openai_to_ollama_embed(req.model, data, dims, total), breq.ignored
+        with backend_shape("embedding answer"):
+            return openai_to_ollama_embed(req.model, _object(data), dims, total), breq.ignored
 
     return await with_fallback(ctx, resolved, call)
+
+
+def _object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise malformed("embedding answer", f"expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 async def embeddings(state: ProxyState, ctx: RequestContext, req: EmbeddingsRequest) -> Answer:
@@ -60,6 +68,7 @@ async def embeddings(state: ProxyState, ctx: RequestContext, req: EmbeddingsRequ
         data = await info.backend.client.request_json(
             "POST", breq.endpoint, breq.payload, model=req.model, headers=headers
         )
-        return {"embedding": vectors(data)[0]}, breq.ignored
+        with backend_shape("embedding answer"):
+            return {"embedding": vectors(_object(data))[0]}, breq.ignored
 
     return await with_fallback(ctx, resolved, call)

@@ -58,7 +58,7 @@ async def relay(state: ProxyState, ctx: RequestContext, path: str, payload: dict
     if response.content_type == "text/event-stream":
         return Relayed(response.status, headers, chunks=_sse(stream))
     try:
-        body = b"".join([chunk async for chunk in stream.chunks()])
+        body = await stream.read_all()
     finally:
         stream.close()
     if response.status >= 400:  # a backend may echo the proxy's key in its error: never relay it

@@ -108,7 +108,13 @@ def middleware(settings: Settings) -> list[Middleware]:
             forward_key=settings.forwards_client_key,
             guard_host=not settings.allow_any_host and is_loopback(settings.listen_address()[0]),
         ),
-        Middleware(ExchangeMiddleware, max_body=settings.max_body_bytes, log_bodies=settings.log_bodies),
+        Middleware(
+            ExchangeMiddleware,
+            max_body=settings.max_body_bytes,
+            log_bodies=settings.log_bodies,
+            body_timeout=settings.body_timeout,
+            body_deadline=settings.body_deadline,
+        ),
         Middleware(ErrorMiddleware),
     ]
 

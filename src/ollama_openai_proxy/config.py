@@ -251,6 +251,14 @@ class Settings(BaseSettings):
     origins: str = Field("", validation_alias=AliasChoices("OLLAMA_ORIGINS"))
     allow_any_host: bool = False
     max_body_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    # Slow clients (slowloris): a request's headers must arrive within header_timeout seconds, its
+    # body with no gap longer than body_timeout and whole within body_deadline (nginx's 60 s
+    # client_header_timeout and client_body_timeout); at most max_connections connections are open
+    # (default: half the descriptor limit), the longest-idle one closed to make room for a new one.
+    header_timeout: float = Field(60.0, gt=0)
+    body_timeout: float = Field(60.0, gt=0)
+    body_deadline: float = Field(600.0, gt=0)
+    max_connections: int | None = Field(None, gt=0)
     shutdown_grace: float = Field(25.0, ge=0)
     _file_config: FileConfig | None = PrivateAttr(None)
 

@@ -48,5 +48,6 @@ def serve(host: str, port: int, workers: int, log_level: str, grace: float) -> i
         server_header=False,
         log_config=None,
         timeout_graceful_shutdown=int(grace) + 5,
+        http="ollama_openai_proxy.connections:GuardedProtocol",  # header timeout, connection cap
     )
     return 0

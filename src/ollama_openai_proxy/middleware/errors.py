@@ -66,4 +66,6 @@ class ErrorMiddleware:
             ctx.error = error.message
             if ctx.status:  # the answer has started: too late for another one
                 raise
-            await error_response(error)(scope, receive, send)
+            # The body was not all read (too large, too slow): the connection cannot be reused.
+            headers = {"Connection": "close"} if error.status in (408, 413) else None
+            await error_response(error, headers=headers)(scope, receive, send)

@@ -113,14 +113,13 @@ class _Guard:
             self._refuse(503, "Service Unavailable", f"the proxy has {limit} requests in progress; retry")
 
     def data_received(self, data: bytes) -> None:
-        if self.awaiting_request():
-            self._header_bytes += len(data)
-            if self._header_bytes > self._limits().max_header_bytes:
-                self._refuse(431, "Request Header Fields Too Large", "request headers too large")
-                return
         super().data_received(data)  # type: ignore[misc]
         if not self.awaiting_request():
             self._disarm()  # the headers are in: the request runs (its body has its own timeout)
+            return
+        self._header_bytes += len(data)  # still no complete request head
+        if self._header_bytes > self._limits().max_header_bytes:
+            self._refuse(431, "Request Header Fields Too Large", "request headers too large")
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]

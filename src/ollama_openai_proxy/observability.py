@@ -64,6 +64,7 @@ class RequestContext:
     completion_tokens: int = 0
     error: str = ""
     body: bytes = b""  # kept only with OLLAMA_PROXY_LOG_BODIES, for the debug log
+    body_size: int = 0  # bytes of the request body, once read (large ones are handled off the loop)
     start: int = field(default_factory=time.perf_counter_ns)  # arrival, monotonic ns
 
     def allows(self, model: str) -> bool:

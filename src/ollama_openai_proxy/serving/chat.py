@@ -10,6 +10,7 @@ iterator, after the chunks decoded before the failure.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -51,6 +52,10 @@ from ollama_openai_proxy.translate.sse import SSEDecoder
 from ollama_openai_proxy.virtual.apply import apply_to_chat, apply_to_generate, generate_leading_messages
 
 log = logging.getLogger("ollama_openai_proxy")
+
+# Request bodies larger than this are decoded, validated (routes/common.py) and translated in a
+# worker thread, so one big request does not starve the other clients.
+OFFLOAD_BYTES = 256 * 1024
 
 C = TypeVar("C", ChatChunk, GenerateChunk)
 
@@ -152,7 +157,8 @@ async def _infer(
     headers = backend_headers(ctx)
 
     async def call(info: ModelInfo) -> Reply[Any]:
-        breq = build(info)
+        # A large request is translated in a worker thread: other clients keep being served.
+        breq = await asyncio.to_thread(build, info) if ctx.body_size > OFFLOAD_BYTES else build(info)
         client = info.backend.client
         clock.sent = time.perf_counter_ns()
         if not streaming and not breq.payload.get("stream"):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from typing import Any
 
 from ollama_openai_proxy.backends.catalog import ModelInfo
 from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.protocol.ollama import EmbeddingsRequest, EmbedRequest
+from ollama_openai_proxy.serving.chat import OFFLOAD_BYTES
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve, with_fallback
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.translate import keepalive
@@ -41,8 +44,11 @@ async def embed(state: ProxyState, ctx: RequestContext, req: EmbedRequest) -> An
         )
         dims = None if "dimensions" in breq.payload else req.dimensions
         total = {"total_duration": time.perf_counter_ns() - ctx.start}
+        translate = functools.partial(openai_to_ollama_embed, req.model, _object(data), dims, total)
         with backend_shape("embedding answer"):
-            return openai_to_ollama_embed(req.model, _object(data), dims, total), breq.ignored
+            # A large batch is translated (normalised) in a worker thread: others keep being served.
+            out = await asyncio.to_thread(translate) if ctx.body_size > OFFLOAD_BYTES else translate()
+        return out, breq.ignored
 
     return await with_fallback(ctx, resolved, call)
 

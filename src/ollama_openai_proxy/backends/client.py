@@ -337,7 +337,7 @@ class BackendClient:
         headers: dict[str, str] | None = None,
     ) -> Any:
         """Send JSON, return the decoded 2xx JSON answer; anything else raises ProxyError."""
-        body = None if payload is None else orjson.dumps(payload)
+        body = None if payload is None else encode_payload(payload)
 
         async def attempt() -> Any:
             response = await self._send(method, path, body, headers)
@@ -405,7 +405,7 @@ class BackendClient:
         self, path: str, payload: Any, *, model: str = "", headers: dict[str, str] | None = None
     ) -> BackendStream:
         """Start a streamed call; failures before the first byte raise (and may be retried)."""
-        body = orjson.dumps(payload)
+        body = encode_payload(payload)
 
         async def attempt() -> aiohttp.ClientResponse:
             response = await self._send("POST", path, body, headers)
@@ -413,6 +413,21 @@ class BackendClient:
             return response
 
         return await self._open(attempt)
+
+
+def encode_payload(payload: Any) -> bytes:
+    """A request body for the backend. What JSON allows but the backend cannot take (integers beyond
+    64 bits, nesting deeper than 254 levels) is the client's error: a 400, not a crash."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError as exc:
+        raise unencodable(exc) from None
+
+
+def unencodable(exc: Exception) -> ProxyError:
+    return ProxyError(
+        400, f"the request cannot be forwarded: {exc} (numbers must fit in 64 bits, nesting 254 levels)"
+    )
 
 
 def wait_first(failure: RetryableBackendError) -> float:

@@ -24,6 +24,7 @@ log = logging.getLogger("ollama_openai_proxy")
 
 NDJSON_TYPE = "application/x-ndjson"
 IGNORED_HEADER = "X-Ollama-Proxy-Ignored"
+IGNORED_HEADER_LIMIT = 2048
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -113,7 +114,12 @@ def ignored_headers(ignored: list[str]) -> dict[str, str] | None:
         return None
     text = "; ".join(ignored)
     log.debug("not forwarded: %s", text)
-    return {IGNORED_HEADER: text.encode("ascii", "backslashreplace").decode("ascii")}
+    # Field names come from the client: control characters escaped (a header cannot hold them),
+    # and the header kept short (clients refuse long response heads).
+    value = text.encode("unicode_escape").decode("ascii")
+    if len(value) > IGNORED_HEADER_LIMIT:
+        value = value[: IGNORED_HEADER_LIMIT - 3] + "..."
+    return {IGNORED_HEADER: value}
 
 
 def ollama_reply(reply: Reply[Any]) -> Response:

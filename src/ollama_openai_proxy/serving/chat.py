@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar, cast
 import orjson
 
 from ollama_openai_proxy.backends.catalog import ModelInfo, Resolution
-from ollama_openai_proxy.backends.client import BackendStream
+from ollama_openai_proxy.backends.client import BackendStream, unencodable
 from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.protocol.ollama import (
     ChatChunk,
@@ -158,7 +158,10 @@ async def _infer(
 
     async def call(info: ModelInfo) -> Reply[Any]:
         # A large request is translated in a worker thread: other clients keep being served.
-        breq = await asyncio.to_thread(build, info) if ctx.body_size > OFFLOAD_BYTES else build(info)
+        try:
+            breq = await asyncio.to_thread(build, info) if ctx.body_size > OFFLOAD_BYTES else build(info)
+        except orjson.JSONEncodeError as exc:  # tool arguments nested too deep, integers too large
+            raise unencodable(exc) from None
         client = info.backend.client
         clock.sent = time.perf_counter_ns()
         if not streaming and not breq.payload.get("stream"):

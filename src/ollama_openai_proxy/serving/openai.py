@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ollama_openai_proxy.backends.client import BackendStream
+from ollama_openai_proxy.backends.client import BackendStream, encode_payload
 from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve
@@ -51,7 +51,7 @@ async def relay(state: ProxyState, ctx: RequestContext, path: str, payload: dict
     payload["model"] = info.backend_id
     ctx.backend = info.backend.client.name
     stream = await info.backend.client.request_raw(
-        "POST", path, orjson.dumps(payload), headers=backend_headers(ctx)
+        "POST", path, encode_payload(payload), headers=backend_headers(ctx)
     )
     response = stream.response
     headers = {k: v for k, v in response.headers.items() if k.lower() in _RELAYED_HEADERS}

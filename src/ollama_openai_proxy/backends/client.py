@@ -77,6 +77,11 @@ def begin_drain(grace: float) -> None:
         stream.drain(_drain_deadline)
 
 
+def draining() -> bool:
+    """True once a shutdown signal started the drain."""
+    return _drain_deadline is not None
+
+
 class BackendStream:
     """An open 2xx streamed response: iterate its raw byte chunks, then close it (releases the slot)."""
 

@@ -3,6 +3,7 @@ envelope on the /v1 routes), a logged 500 for anything unexpected."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import orjson
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ollama_openai_proxy.backends.client import draining
 from ollama_openai_proxy.observability import context_of
 from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body
@@ -18,6 +20,7 @@ from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai
 log = logging.getLogger("ollama_openai_proxy")
 
 JSON_TYPE = "application/json; charset=utf-8"
+SHUTDOWN_MESSAGE = "the proxy is shutting down; retry the request"
 # Starlette's router texts, as Go's net/http words them (what Ollama answers).
 _ROUTER_TEXT = {404: "404 page not found", 405: "405 method not allowed"}
 
@@ -60,6 +63,18 @@ class ErrorMiddleware:
             return
         try:
             await self.app(scope, receive, send)
+        except asyncio.CancelledError:
+            # Shutting down, the server cancels what is still running: a request with no answer
+            # yet gets Ollama's error shape (not the server's bare text 500); its task ends here.
+            ctx = context_of(scope)
+            if ctx.status or not draining():
+                raise
+            ctx.error = SHUTDOWN_MESSAGE
+            kind = OpenAIError if str(scope.get("path", "")).startswith("/v1/") else ProxyError
+            await error_response(kind(503, SHUTDOWN_MESSAGE), headers={"Connection": "close"})(
+                scope, receive, send
+            )
+            raise
         except Exception as exc:
             error = exc if isinstance(exc, ProxyError) else unexpected(scope, exc)
             ctx = context_of(scope)

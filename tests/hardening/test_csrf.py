@@ -42,10 +42,8 @@ def _calls(fake: FakeBackend) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeBackend]:
-    backend = FakeBackend().start()
-    yield backend
-    backend.stop()
+def fake(module_backend: FakeBackend) -> FakeBackend:
+    return module_backend
 
 
 @pytest.fixture(scope="module")

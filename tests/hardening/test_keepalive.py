@@ -4,13 +4,12 @@ Whatever a request sends, /api/ps keeps answering 200."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ServedProxy, make_settings
+from tests.conftest import ServedProxy
 from tests.hardening.conftest import assert_ollama_error
 from tests.support.fake_backend import FakeBackend, Reply
 
@@ -34,21 +33,7 @@ REFUSED = [
 ]
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeBackend]:
-    backend = FakeBackend().start()
-    yield backend
-    backend.stop()
-
-
-@pytest.fixture(scope="module")
-def served(fake: FakeBackend) -> Iterator[ServedProxy]:
-    proxy = ServedProxy(make_settings(fake.url, backend_profile="generic")).start()
-    yield proxy
-    proxy.stop()
-
-
-def _post(served: ServedProxy, path: str, keep_alive: Any) -> httpx.Response:
+def _post(module_proxy: ServedProxy, path: str, keep_alive: Any) -> httpx.Response:
     body: dict[str, Any] = {"model": "test-model", "keep_alive": keep_alive, "stream": False}
     if path == "/api/chat":
         body["messages"] = [{"role": "user", "content": "hi"}]
@@ -56,11 +41,11 @@ def _post(served: ServedProxy, path: str, keep_alive: Any) -> httpx.Response:
         body["prompt"] = "hi"
     else:
         body["input"] = "hi"
-    return httpx.post(served.url + path, json=body, timeout=10)
+    return httpx.post(module_proxy.url + path, json=body, timeout=10)
 
 
-def _ps(served: ServedProxy) -> list[dict[str, Any]]:
-    response = httpx.get(f"{served.url}/api/ps", timeout=10)
+def _ps(module_proxy: ServedProxy) -> list[dict[str, Any]]:
+    response = httpx.get(f"{module_proxy.url}/api/ps", timeout=10)
     assert response.status_code == 200, response.text
     models: list[dict[str, Any]] = response.json()["models"]
     return models
@@ -69,25 +54,25 @@ def _ps(served: ServedProxy) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("path", ["/api/chat", "/api/generate", "/api/embed"])
 @pytest.mark.parametrize("value", CLAMPED + VALID)
 def test_every_duration_is_accepted_and_ps_keeps_working(
-    served: ServedProxy, fake: FakeBackend, path: str, value: Any
+    module_proxy: ServedProxy, module_backend: FakeBackend, path: str, value: Any
 ) -> None:
-    fake.enqueue("embeddings", Reply(json={"data": [{"embedding": [1.0], "index": 0}]}))
-    response = _post(served, path, value)
+    module_backend.enqueue("embeddings", Reply(json={"data": [{"embedding": [1.0], "index": 0}]}))
+    response = _post(module_proxy, path, value)
     assert response.status_code == 200, (value, response.text)
-    for entry in _ps(served):
+    for entry in _ps(module_proxy):
         assert entry["expires_at"][:4].isdigit()
 
 
 @pytest.mark.parametrize("value", CLAMPED)
-def test_huge_or_negative_numbers_mean_forever(served: ServedProxy, value: Any) -> None:
-    assert _post(served, "/api/chat", value).status_code == 200
-    (entry,) = [m for m in _ps(served) if m["name"] == "test-model:latest"]
+def test_huge_or_negative_numbers_mean_forever(module_proxy: ServedProxy, value: Any) -> None:
+    assert _post(module_proxy, "/api/chat", value).status_code == 200
+    (entry,) = [m for m in _ps(module_proxy) if m["name"] == "test-model:latest"]
     assert entry["expires_at"] >= "2300"
 
 
 @pytest.mark.parametrize("path", ["/api/chat", "/api/generate", "/api/embed", "/api/embeddings"])
 @pytest.mark.parametrize("value", REFUSED)
-def test_what_cannot_be_a_duration_is_a_400(served: ServedProxy, path: str, value: Any) -> None:
-    message = assert_ollama_error(_post(served, path, value), 400)
+def test_what_cannot_be_a_duration_is_a_400(module_proxy: ServedProxy, path: str, value: Any) -> None:
+    message = assert_ollama_error(_post(module_proxy, path, value), 400)
     assert "duration" in message or "keep_alive" in message
-    _ps(served)
+    _ps(module_proxy)

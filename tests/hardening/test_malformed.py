@@ -4,15 +4,13 @@ keys (control characters, line breaks, non-ASCII, thousands of keys) never drop 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ServedProxy, make_settings
+from tests.conftest import ServedProxy
 from tests.hardening.conftest import assert_ollama_error
-from tests.support.fake_backend import FakeBackend
 
 M = [{"role": "user", "content": "hi"}]
 
@@ -80,28 +78,14 @@ RAW: dict[str, bytes] = {
 }
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeBackend]:
-    backend = FakeBackend().start()
-    yield backend
-    backend.stop()
-
-
-@pytest.fixture(scope="module")
-def served(fake: FakeBackend) -> Iterator[ServedProxy]:
-    proxy = ServedProxy(make_settings(fake.url, backend_profile="generic")).start()
-    yield proxy
-    proxy.stop()
-
-
-def post(served: ServedProxy, path: str, content: bytes) -> httpx.Response:
-    return httpx.post(served.url + path, content=content, timeout=10)
+def post(module_proxy: ServedProxy, path: str, content: bytes) -> httpx.Response:
+    return httpx.post(module_proxy.url + path, content=content, timeout=10)
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
-def test_malformed_numbers_and_nesting_are_a_400(served: ServedProxy, case: str) -> None:
+def test_malformed_numbers_and_nesting_are_a_400(module_proxy: ServedProxy, case: str) -> None:
     path, body = REFUSED[case]
-    response = post(served, path, json.dumps(body).encode())
+    response = post(module_proxy, path, json.dumps(body).encode())
     assert response.status_code == 400, response.text[:300]
     if path.startswith("/v1/"):
         assert set(response.json()["error"]) >= {"message", "type"}
@@ -113,8 +97,8 @@ def test_malformed_numbers_and_nesting_are_a_400(served: ServedProxy, case: str)
 @pytest.mark.parametrize(
     "path", ["/api/chat", "/api/generate", "/api/embed", "/v1/chat/completions", "/api/create"]
 )
-def test_malformed_json_is_a_400(served: ServedProxy, case: str, path: str) -> None:
-    response = post(served, path, RAW[case])
+def test_malformed_json_is_a_400(module_proxy: ServedProxy, case: str, path: str) -> None:
+    response = post(module_proxy, path, RAW[case])
     assert response.status_code == 400, response.text[:300]
 
 
@@ -133,23 +117,23 @@ ODD_KEYS = [
 @pytest.mark.parametrize("key", ODD_KEYS)
 @pytest.mark.parametrize("stream", [False, True])
 def test_odd_bytes_in_json_keys_never_drop_the_connection(
-    served: ServedProxy, key: str, stream: bool
+    module_proxy: ServedProxy, key: str, stream: bool
 ) -> None:
     body = {"model": "test-model", "messages": M, "stream": stream, key: 1}
-    response = post(served, "/api/chat", json.dumps(body).encode())
+    response = post(module_proxy, "/api/chat", json.dumps(body).encode())
     assert response.status_code == 200, response.text[:300]
     ignored = response.headers["x-ollama-proxy-ignored"]
     assert "\r" not in ignored and "\n" not in ignored
     assert "x-injected" not in response.headers
 
 
-def test_thousands_of_unknown_keys_keep_the_answer_readable(served: ServedProxy) -> None:
+def test_thousands_of_unknown_keys_keep_the_answer_readable(module_proxy: ServedProxy) -> None:
     body = {
         "model": "test-model",
         "messages": M,
         "stream": False,
         **{f"key-{i}-" + "x" * 40: i for i in range(3000)},
     }
-    response = post(served, "/api/chat", json.dumps(body).encode())
+    response = post(module_proxy, "/api/chat", json.dumps(body).encode())
     assert response.status_code == 200
     assert len(response.headers["x-ollama-proxy-ignored"]) <= 2048

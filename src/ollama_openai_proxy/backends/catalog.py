@@ -270,15 +270,16 @@ class Catalog:
             if resolution is not None:
                 seen.setdefault(names.canonical(resolution.name), resolution.primary)
         virtual = self.virtual
-        for vm in virtual.list() if virtual is not None else []:
-            assert virtual is not None
+        stored = await virtual.list() if virtual is not None else []
+        by_key = {vm.key: vm for vm in stored}
+        for vm in stored:
             try:
-                _, bottom = resolve_chain(vm, virtual.get)
+                chain, bottom = resolve_chain(vm, lambda n: by_key.get(names.canonical(n)))
             except ProxyError:
                 continue  # a broken chain (its base was deleted) is not listed
             base = self._find(bottom)
             if base is not None:
-                seen.setdefault(vm.key, self._virtual_resolution(vm, base).primary)
+                seen.setdefault(vm.key, self._virtual_resolution(vm, chain, base).primary)
         return [m for m in seen.values() if self._exposed(m.name)]
 
     def _matches(self, name: str, backend: CatalogBackend) -> list[ModelInfo]:
@@ -298,9 +299,9 @@ class Catalog:
                 candidates += [dataclasses.replace(m, name=display) for m in found[:1]]
         return Resolution(display, candidates) if candidates else None
 
-    def _virtual_resolution(self, model: VirtualModel, base: Resolution) -> Resolution:
-        assert self.virtual is not None
-        chain, _ = resolve_chain(model, self.virtual.get)
+    def _virtual_resolution(
+        self, model: VirtualModel, chain: list[VirtualModel], base: Resolution
+    ) -> Resolution:
         flat = flatten(chain)
         created = int(model.created_at)
         candidates = [
@@ -310,13 +311,17 @@ class Catalog:
 
     async def resolve(self, name: str, *, not_found: ProxyError | None = None) -> Resolution:
         """Every backend model an Ollama name can go to, in order; 404 in Ollama's words if none."""
-        model = self.virtual.get(name) if self.virtual is not None and name else None
-        if model is not None:
-            assert self.virtual is not None
-            _, bottom = resolve_chain(model, self.virtual.get)
-            missing = ProxyError(404, f"model '{name}' derives from '{bottom}', which no backend serves")
-            return self._virtual_resolution(model, await self._resolve(bottom, missing))
+        if self.virtual is not None and name:
+            await self.ensure_fresh()
+            chain, bottom = await self.virtual.chain(name, self.serves)
+            if chain:
+                missing = ProxyError(404, f"model '{name}' derives from '{bottom}', which no backend serves")
+                return self._virtual_resolution(chain[0], chain, await self._resolve(bottom, missing))
         return await self._resolve(name, not_found)
+
+    def serves(self, name: str) -> bool:
+        """A backend (or an alias) answers to ``name``, as of the last listings: no I/O."""
+        return self._find(name) is not None
 
     async def _resolve(self, name: str, not_found: ProxyError | None) -> Resolution:
         if not name:

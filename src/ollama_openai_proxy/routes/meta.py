@@ -12,6 +12,7 @@ from ollama_openai_proxy.observability import context_of, metrics_text
 from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.routes import route
 from ollama_openai_proxy.routes.common import json_response
+from ollama_openai_proxy.shutdown import DRAIN
 from ollama_openai_proxy.state import get_state
 
 
@@ -32,7 +33,9 @@ async def health(request: Request) -> Response:
 async def ready(request: Request) -> Response:
     """Readiness: ready once a backend answered its last listing request (a backend that keeps no
     listing counts: it answered). Reads the catalog's cached state (refreshed in the background),
-    so probes never reach a backend."""
+    so probes never reach a backend. 503 once draining for shutdown."""
+    if DRAIN.draining:
+        return json_response({"status": "draining"}, status=503)
     backends = get_state(request).catalog.backends
     status = {b.client.name: _backend_status(b) for b in backends}
     is_ready = any(b.fetched_at and b.last_error is None for b in backends)

@@ -43,7 +43,7 @@ async def show(request: Request) -> Response:
 
 
 async def ps(request: Request) -> Response:
-    return json_response(serving.ps(*serving_args(request)))
+    return json_response(await serving.ps(*serving_args(request)))
 
 
 async def pull(request: Request) -> Response:

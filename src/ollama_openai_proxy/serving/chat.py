@@ -82,8 +82,9 @@ async def chat(state: ProxyState, ctx: RequestContext, req: ChatRequest) -> Repl
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
     resolved = await resolve(state, ctx, req.model)
-    state.recent.touch(resolved.primary, keep)
+    state.recent.touch(resolved.primary.name, keep)
     if not req.messages:
+        await state.recent.flush()  # an explicit load or unload: stored before it is answered
         return Reply(whole=cast(ChatChunk, _load_reply("chat", req.model, keep)))
     images = any(m.images for m in req.messages)
     check_capabilities(req.model, resolved.primary, "chat", bool(req.tools), req.think, images)
@@ -102,8 +103,9 @@ async def generate(state: ProxyState, ctx: RequestContext, req: GenerateRequest)
     """Answer an Ollama generate request (a one-turn chat, or a raw/suffix completion)."""
     keep = keepalive.seconds(req.keep_alive)
     resolved = await resolve(state, ctx, req.model)
-    state.recent.touch(resolved.primary, keep)
+    state.recent.touch(resolved.primary.name, keep)
     if not req.prompt and not req.suffix:
+        await state.recent.flush()  # an explicit load or unload: stored before it is answered
         return Reply(whole=cast(GenerateChunk, _load_reply("generate", req.model, keep)))
     check_capabilities(req.model, resolved.primary, "generate", False, req.think, bool(req.images))
     leading: list[Message] = []

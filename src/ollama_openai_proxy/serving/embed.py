@@ -32,7 +32,7 @@ async def embed(state: ProxyState, ctx: RequestContext, req: EmbedRequest) -> An
     if not req.model:
         raise model_not_found("")
     resolved = await resolve(state, ctx, req.model, not_found=embed_model_not_found(req.model))
-    state.recent.touch(resolved.primary, keep)
+    state.recent.touch(resolved.primary.name, keep)
     if not req.input:
         return {"model": req.model, "embeddings": []}, []
     headers = backend_headers(ctx)
@@ -64,7 +64,7 @@ async def embeddings(state: ProxyState, ctx: RequestContext, req: EmbeddingsRequ
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
     resolved = await resolve(state, ctx, req.model, not_found=embed_model_not_found(req.model))
-    state.recent.touch(resolved.primary, keep)
+    state.recent.touch(resolved.primary.name, keep)
     if not req.prompt:
         return {"embedding": []}, []
     headers = backend_headers(ctx)

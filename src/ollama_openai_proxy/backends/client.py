@@ -78,6 +78,12 @@ def begin_drain(grace: float) -> None:
         stream.drain(_drain_deadline)
 
 
+def end_drain() -> None:
+    """A new server in this process (tests start several): streams are not draining any more."""
+    global _drain_deadline
+    _drain_deadline = None
+
+
 def draining() -> bool:
     """True once a shutdown signal started the drain."""
     return _drain_deadline is not None

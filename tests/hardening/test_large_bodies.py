@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.hardening.conftest import PYTHON, ProxyProcess
@@ -92,7 +93,15 @@ def test_a_large_body_does_not_starve_other_clients(proc: ProxyProcess, case: st
     )
     assert response.status_code == 200, response.text[:300]
     assert len(latencies) >= 10, latencies
+    # Decoding the JSON is the one step that cannot be split; on a loaded machine (the whole suite,
+    # coverage) it alone may pass a second, so the bound is a second or twice that step, measured here.
+    decode = min(_timed(lambda: orjson.loads(content)) for _ in range(2))
     worst = max(latencies)
-    assert worst < 1.0, (
-        f"a probe waited {worst:.2f}s beside the big request (the first ones: {latencies[:5]})"
-    )
+    bound = max(1.0, 2 * decode)
+    assert worst < bound, f"a probe waited {worst:.2f}s beside the big request (bound {bound:.2f}s)"
+
+
+def _timed(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start

@@ -88,6 +88,13 @@ def _log(repo: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
+def _default_signals() -> None:
+    # A job started in the background by a non-interactive shell (as CI may run us) inherits
+    # SIGINT ignored, and bash cannot trap a signal ignored on entry: give the script a terminal's.
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _start(repo: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [str(repo / "scripts" / "run"), *args],
@@ -95,6 +102,7 @@ def _start(repo: Path, *args: str, **env: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_signals,
     )
     deadline = time.monotonic() + 30
     while not any(line.startswith("proxy ") for line in _log(repo)):

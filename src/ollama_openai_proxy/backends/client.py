@@ -18,7 +18,12 @@ import orjson
 
 from ollama_openai_proxy import __version__
 from ollama_openai_proxy.config import BackendConfig
-from ollama_openai_proxy.translate.errors import ProxyError, backend_message, from_backend
+from ollama_openai_proxy.translate.errors import (
+    BackendRefusalError,
+    ProxyError,
+    backend_message,
+    from_backend,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +156,8 @@ class BackendClient:
         self.waiting = 0
         self._slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
         self.on_retry: Callable[[BackendClient, str], None] | None = None
+        # Optional request fields this backend answered 400 to (learned per process, never forgotten).
+        self.refused: set[str] = set()
 
     @property
     def root_url(self) -> str:
@@ -244,6 +251,8 @@ class BackendClient:
         error = from_backend(response.status, body, model)
         if response.status in RETRYABLE_STATUS or response.status >= 500:
             raise RetryableBackendError(error.status, error.message, _retry_after(response.headers))
+        if response.status in (400, 422):
+            raise BackendRefusalError(error.status, error.message, body)
         raise error
 
     async def with_retries(self, attempt: Callable[[], Awaitable[T]]) -> T:

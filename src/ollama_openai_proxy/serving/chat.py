@@ -32,7 +32,7 @@ from ollama_openai_proxy.protocol.ollama import (
 )
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve, with_fallback
 from ollama_openai_proxy.state import ProxyState
-from ollama_openai_proxy.translate import keepalive, names
+from ollama_openai_proxy.translate import context, keepalive, names
 from ollama_openai_proxy.translate.errors import BackendRefusalError, ProxyError
 from ollama_openai_proxy.translate.rejections import refused_field, reshape
 from ollama_openai_proxy.translate.request import (
@@ -107,13 +107,42 @@ async def generate(state: ProxyState, ctx: RequestContext, req: GenerateRequest)
         leading = generate_leading_messages(req, resolved.chain)
         req = apply_to_generate(req, resolved.chain)
     gen_req = req
+    prior = context.decode(req.context or [])
 
     def build(info: ModelInfo) -> BackendRequest:
-        return ollama_to_openai_generate(gen_req, info.backend_id, info.profile, leading)
+        return ollama_to_openai_generate(gen_req, info.backend_id, info.profile, leading, prior)
 
     markup = req.think is not False and not (req.raw or req.suffix)
     reply = await _infer(state, ctx, "generate", req.model, resolved, build, req.streaming, markup)
-    return cast(Reply[GenerateChunk], reply)
+    if req.raw:  # Ollama returns no context for raw prompts
+        return cast(Reply[GenerateChunk], reply)
+    return cast(
+        Reply[GenerateChunk], _with_context(reply, [*prior, {"role": "user", "content": req.prompt or ""}])
+    )
+
+
+def _with_context(reply: Reply[Any], turns: list[context.Turn]) -> Reply[Any]:
+    """The final generate chunk with ``context``: the conversation so far, this answer included."""
+
+    def final(chunk: Chunk, answer: str) -> None:
+        chunk["context"] = context.encode([*turns, {"role": "assistant", "content": answer}])
+
+    if reply.whole is not None:
+        final(reply.whole, reply.whole.get("response", ""))
+        return reply
+    assert reply.chunks is not None
+    chunks = reply.chunks
+
+    async def with_final() -> AsyncIterator[list[Any]]:
+        answer: list[str] = []
+        async for batch in chunks:
+            for chunk in batch:
+                answer.append(chunk.get("response", ""))
+                if chunk.get("done"):
+                    final(chunk, "".join(answer))
+            yield batch
+
+    return Reply(chunks=with_final(), ignored=reply.ignored)
 
 
 def _load_reply(kind: Kind, model: str, keep_alive: float | None) -> Chunk:

@@ -308,8 +308,12 @@ class BackendClient:
             raise ProxyError(504, f"backend {self.name} exceeded the total timeout") from None
 
     def _may_retry(self, failure: RetryableBackendError) -> bool:
-        if failure.retry_after is not None and failure.retry_after > MAX_RETRY_AFTER:
-            return False  # the backend asks for a longer pause than a client should wait
+        """A retry the backend asked for (``Retry-After`` within reach) is always made, whatever the
+        machine's load or the process's history: the backend paces it. Other retries draw on the
+        retry budget, so a failing backend sees a bounded extra load."""
+        if failure.retry_after is not None:
+            # a longer pause than a client should wait is not waited for
+            return failure.retry_after <= MAX_RETRY_AFTER
         return self.budget.withdraw()
 
     async def request_json(

@@ -25,7 +25,7 @@ JSON_OBJECT = "response_format.json_object"
 OBJECT_SCHEMA = {"type": "json_schema", "json_schema": {"name": "json", "schema": {"type": "object"}}}
 
 _REFUSAL = re.compile(
-    r"not permitted|unrecogni[sz]ed|unknown (?:field|param|argument|key)|not supported|unsupported"
+    r"not permitted|unrecogni[sz]ed|unknown[ _](?:field|param|argument|key)|not supported|unsupported"
     r"|extra (?:input|field)|not allowed|additional propert|must be 'json_schema'|must contain the word 'json'"
     r"|does not support|invalid (?:field|param)|no such (?:field|param)",
     re.IGNORECASE,
@@ -52,7 +52,7 @@ def _texts(body: bytes) -> tuple[str, list[str]]:
             loc = value.get("loc")
             if isinstance(loc, list) and loc:
                 named.extend(str(p) for p in loc if p != "body")
-            for key in ("message", "msg", "detail", "error"):
+            for key in ("message", "msg", "detail", "error", "code", "type"):
                 item = value.get(key)
                 if isinstance(item, str):
                     messages.append(item)

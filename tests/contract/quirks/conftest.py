@@ -1,0 +1,44 @@
+"""The backend quirks corpus: a fresh scripted backend and proxy per scenario (what a proxy learns
+about a backend must not leak between scenarios), driven by the official ollama client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import ollama
+import pytest
+
+from tests.conftest import ServedProxy, make_settings
+from tests.support.fake_backend import FakeBackend
+
+
+@dataclass
+class Quirky:
+    """One scenario's backend (scripted, recording) and the proxy in front of it."""
+
+    backend: FakeBackend
+    proxy: ServedProxy
+
+    @property
+    def client(self) -> ollama.Client:
+        return ollama.Client(host=self.proxy.url, timeout=30)
+
+    def bodies(self, path: str = "chat/completions") -> list[dict[str, object]]:
+        return [r.body for r in self.backend.received(path)]
+
+
+@pytest.fixture
+def quirky() -> Iterator[Callable[..., Quirky]]:
+    started: list[Quirky] = []
+
+    def start(profile: str = "generic", **settings: object) -> Quirky:
+        backend = FakeBackend().start()
+        proxy = ServedProxy(make_settings(backend.url, backend_profile=profile, **settings)).start()
+        started.append(Quirky(backend, proxy))
+        return started[-1]
+
+    yield start
+    for q in started:
+        q.proxy.stop()
+        q.backend.stop()

@@ -42,3 +42,10 @@ def quirky() -> Iterator[Callable[..., Quirky]]:
     for q in started:
         q.proxy.stop()
         q.backend.stop()
+
+
+@pytest.fixture
+def shared(fake: FakeBackend, proxy: ServedProxy, generic_proxy: ServedProxy) -> Callable[[str], Quirky]:
+    """The session's backend behind its llama.cpp or generic proxy: for scenarios with nothing to
+    learn (faster than a fresh pair)."""
+    return lambda profile: Quirky(fake, proxy if profile == "llamacpp" else generic_proxy)

@@ -133,9 +133,9 @@ def _events(fragments: list[dict[str, Any]]) -> list[Any]:
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "collected"])
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_tool_call_deltas(quirky: Callable[..., Quirky], name: str, stream: bool) -> None:
+def test_tool_call_deltas(shared: Callable[[str], Quirky], name: str, stream: bool) -> None:
     fragments, expected = SCENARIOS[name]
-    q = quirky("llamacpp")  # streams from the backend for stream:false clients too
+    q = shared("llamacpp")  # streams from the backend for stream:false clients too
     q.backend.enqueue("chat/completions", Reply(events=_events(fragments)))
     if stream:
         parts = list(q.client.chat(model="test-model", messages=ASK, tools=TOOLS, stream=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import ollama
 import pytest
@@ -32,8 +33,10 @@ class Quirky:
 def quirky() -> Iterator[Callable[..., Quirky]]:
     started: list[Quirky] = []
 
-    def start(profile: str = "generic", **settings: object) -> Quirky:
-        backend = FakeBackend().start()
+    def start(
+        profile: str = "generic", models: list[dict[str, Any]] | None = None, **settings: object
+    ) -> Quirky:
+        backend = FakeBackend(models).start()
         proxy = ServedProxy(make_settings(backend.url, backend_profile=profile, **settings)).start()
         started.append(Quirky(backend, proxy))
         return started[-1]

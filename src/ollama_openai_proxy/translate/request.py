@@ -40,6 +40,8 @@ def image_data_uri(image: str) -> str:
     text = image.strip()
     if text.startswith("data:"):
         text = text.partition(",")[2]
+    if "\n" in text or "\r" in text:  # Go's decoder skips line breaks (wrapped base64); padding it requires
+        text = text.replace("\r", "").replace("\n", "")
     try:
         raw = binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError) as exc:

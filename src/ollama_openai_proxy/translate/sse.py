@@ -11,17 +11,26 @@ from __future__ import annotations
 class SSEDecoder:
     """Feed raw bytes; get the ``data`` of each completed event, as text."""
 
-    __slots__ = ("_buffer", "_data")
+    __slots__ = ("_buffer", "_data", "_pending")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._pending: list[bytes] = []  # pieces of a line longer than one chunk, joined once complete
         self._data: list[str] = []
 
     def feed(self, chunk: bytes) -> list[str]:
-        buffer = self._buffer + chunk
         if b"\n" not in chunk:
-            self._buffer = buffer
+            # Not joined yet: a 20 MB event read in 16 KB chunks would otherwise be copied over and
+            # over (quadratic time).
+            if chunk:
+                self._pending.append(chunk)
             return []
+        if self._pending:
+            self._pending.append(chunk)
+            buffer = self._buffer + b"".join(self._pending)
+            self._pending.clear()
+        else:
+            buffer = self._buffer + chunk
         lines = buffer.split(b"\n")
         self._buffer = lines.pop()
         events: list[str] = []
@@ -46,4 +55,4 @@ class SSEDecoder:
 
     def close(self) -> list[str]:
         """End of input: an event not yet closed by a blank line still counts."""
-        return self.feed(b"\n\n") if self._buffer or self._data else []
+        return self.feed(b"\n\n") if self._buffer or self._pending or self._data else []

@@ -86,18 +86,27 @@ class ThinkSplitter:
     def __init__(self) -> None:
         self._state = "start"  # start → thinking → answer (or start → answer)
         self._held = ""
+        self._trim = False  # drop the newlines right after a marker, even in a later piece
+
+    def _trimmed(self, text: str) -> str:
+        if self._trim and text:
+            text = text.lstrip("\n")
+            self._trim = not text
+        return text
 
     def feed(self, piece: str) -> tuple[str, str]:
         """One text piece → (answer text, thinking text) that can be released now."""
-        if self._state == "answer" or not piece:
-            return piece, ""
+        if not piece:
+            return "", ""
+        if self._state == "answer":
+            return self._trimmed(piece), ""
         text = self._held + piece
         self._held = ""
         if self._state == "start":
             stripped = text.lstrip()
             if stripped.startswith(OPEN_TAG):
-                self._state = "thinking"
-                text = stripped[len(OPEN_TAG) :].lstrip("\n")
+                self._state, self._trim = "thinking", True
+                text = stripped[len(OPEN_TAG) :]
             elif OPEN_TAG.startswith(stripped):  # "", "<", "<thi"…: not decided yet
                 self._held = text
                 return "", ""
@@ -106,17 +115,18 @@ class ThinkSplitter:
                 return text, ""
         end = text.find(CLOSE_TAG)
         if end >= 0:
-            self._state = "answer"
-            return text[end + len(CLOSE_TAG) :].lstrip("\n"), text[:end]
+            thinking = self._trimmed(text[:end])
+            self._state, self._trim = "answer", True
+            return self._trimmed(text[end + len(CLOSE_TAG) :]), thinking
         keep = _partial_suffix(text, CLOSE_TAG)
         self._held = text[len(text) - keep :] if keep else ""
-        return "", text[: len(text) - keep]
+        return "", self._trimmed(text[: len(text) - keep])
 
     def close(self) -> tuple[str, str]:
         """The end of the answer: whatever was held back (an unclosed think block is reasoning)."""
         held, self._held = self._held, ""
         if self._state == "thinking":
-            return "", held
+            return "", self._trimmed(held)
         return held, ""
 
 

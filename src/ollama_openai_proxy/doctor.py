@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Iterator
 
-from ollama_openai_proxy.backends.catalog import BackendState, Catalog
+from ollama_openai_proxy.backends.catalog import CatalogBackend, Catalog
 from ollama_openai_proxy.backends.client import BackendClient, close_all
 from ollama_openai_proxy.config import Settings
 
@@ -38,7 +38,7 @@ def _report_only(settings: Settings) -> Iterator[None]:
         package.setLevel(level)
 
 
-def _backend_problem(state: BackendState) -> str | None:
+def _backend_problem(state: CatalogBackend) -> str | None:
     """The backend's failure as one line naming it, or None when it answered (or lists nothing by design)."""
     if state.last_error is None or not state.listing_supported:
         return None

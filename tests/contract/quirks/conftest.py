@@ -3,6 +3,7 @@ about a backend must not leak between scenarios), driven by the official ollama 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,3 +53,22 @@ def shared(fake: FakeBackend, proxy: ServedProxy, generic_proxy: ServedProxy) ->
     """The session's backend behind its llama.cpp or generic proxy: for scenarios with nothing to
     learn (faster than a fresh pair)."""
     return lambda profile: Quirky(fake, proxy if profile == "llamacpp" else generic_proxy)
+
+
+@pytest.fixture
+def proxy_log() -> Iterator[list[str]]:
+    """The proxy's log messages (its own logger), as the in-thread proxies emit them."""
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    logger = logging.getLogger("ollama_openai_proxy")
+    handler = Keep(logging.DEBUG)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)  # whatever level the last proxy started in this process set on the root
+    logger.addHandler(handler)
+    yield messages
+    logger.removeHandler(handler)
+    logger.setLevel(level)

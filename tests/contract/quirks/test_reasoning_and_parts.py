@@ -178,3 +178,15 @@ def test_markup_only_at_the_start_and_nothing_lost(shared: Callable[[str], Quirk
         assert (thinking, content) == ("unclosed reasoning", "")
     else:
         assert (thinking, content) == ("", text)
+
+
+def test_unknown_part_types_are_named_in_the_debug_log(
+    quirky: Callable[..., Quirky], proxy_log: list[str]
+) -> None:
+    q = quirky("generic", log_level="debug")
+    q.backend.enqueue(
+        "chat/completions", whole({"content": [{"type": "text", "text": ANSWER}, {"type": "citation"}]})
+    )
+    reply = q.client.chat(model="test-model", messages=USER)
+    assert reply.message.content == ANSWER
+    assert any("'citation' ignored" in m for m in proxy_log)

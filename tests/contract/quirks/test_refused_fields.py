@@ -3,8 +3,7 @@ backend, the request sent again without them before any byte reached the client,
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -69,22 +68,6 @@ def _no_usage_stream() -> Reply:
     return Reply(
         events=[chunk({"role": "assistant", "content": ""}), chunk({"content": "Hi!"}), chunk({}, "stop")]
     )
-
-
-@pytest.fixture
-def proxy_log() -> Iterator[list[str]]:
-    """The proxy's log messages (its own logger), as the in-thread proxies emit them."""
-    messages: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    logger = logging.getLogger("ollama_openai_proxy")
-    handler = Keep(logging.DEBUG)
-    logger.addHandler(handler)
-    yield messages
-    logger.removeHandler(handler)
 
 
 def refusing(field: str, answer: Reply, form: str = "pydantic_field") -> Callable[[Recorded], Reply | None]:

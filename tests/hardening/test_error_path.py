@@ -48,7 +48,7 @@ def broken_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
     async def fail(*args: Any, **kwargs: Any) -> Any:
         raise InjectedError("something no code path expects")
 
-    monkeypatch.setattr(Catalog, "route", fail)
+    monkeypatch.setattr(Catalog, "resolve", fail)
     monkeypatch.setattr(Catalog, "models", fail)
 
 

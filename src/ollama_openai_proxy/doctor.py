@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Iterator
 
-from ollama_openai_proxy.backends.catalog import CatalogBackend, Catalog
+from ollama_openai_proxy.backends.catalog import Catalog, CatalogBackend
 from ollama_openai_proxy.backends.client import BackendClient, close_all
 from ollama_openai_proxy.config import Settings
 

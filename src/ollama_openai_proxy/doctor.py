@@ -40,7 +40,7 @@ def _report_only(settings: Settings) -> Iterator[None]:
 
 def _backend_problem(state: CatalogBackend) -> str | None:
     """The backend's failure as one line naming it, or None when it answered (or lists nothing by design)."""
-    if state.last_error is None or not state.listing_supported:
+    if state.last_error is None:
         return None
     name = state.client.name
     error = state.last_error

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import logging
 import os
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
-from ollama_openai_proxy.translate.errors import redact
+from ollama_openai_proxy.redaction import redact, redact_bytes
+from ollama_openai_proxy.translate import names
 
 _MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -61,14 +64,23 @@ class RequestContext:
     completion_tokens: int = 0
     error: str = ""
     body: bytes = b""  # kept only with OLLAMA_PROXY_LOG_BODIES, for the debug log
+    body_size: int = 0  # bytes of the request body, once read (large ones are handled off the loop)
     start: int = field(default_factory=time.perf_counter_ns)  # arrival, monotonic ns
 
     def allows(self, model: str) -> bool:
-        """Whether the caller's API key may use ``model`` (its globs, case-insensitive)."""
+        """Whether the caller's API key may use ``model``: its globs, matched against the name in
+        its normal forms (case-folded, default registry and namespace dropped, ``:latest`` optional),
+        so every spelling of one model gets the same answer."""
         if self.allowed_models is None:
             return True
-        lowered = model.lower()
-        return any(fnmatch.fnmatchcase(lowered, p.lower()) for p in self.allowed_models)
+        return model_allowed(model, self.allowed_models)
+
+
+def model_allowed(model: str, globs: list[str]) -> bool:
+    key = names.canonical(model)
+    forms = (key, key + ":latest") if ":" not in key.rsplit("/", 1)[-1] else (key,)
+    patterns = [names.strip_default_prefix(p.strip().lower()) for p in globs]
+    return any(fnmatch.fnmatchcase(form, p) for form in forms for p in patterns)
 
 
 def context_of(scope: MutableMapping[str, Any]) -> RequestContext:
@@ -99,7 +111,7 @@ def _child(metric: Any, *labels: str) -> Any:
     key = (metric, *labels)
     child = _children.get(key)
     if child is None:
-        child = _children[key] = metric.labels(*labels)
+        child = _children[key] = metric.labels(*map(redact, labels))
     return child
 
 
@@ -121,14 +133,34 @@ def count_retry(backend: str, status: str) -> None:
     RETRIES.labels(backend, status).inc()
 
 
-def metrics_text() -> bytes:
+def metrics_text(visible: Callable[[str], bool] | None = None) -> bytes:
+    """The metrics in Prometheus' text format; with ``visible``, only the samples whose ``model``
+    label it accepts (and those without a model)."""
+    registry: Any = REGISTRY
     if _MULTIPROCESS:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest()
+    if visible is not None:
+        registry = _ModelFilter(registry, visible)
+    return generate_latest(registry)
+
+
+class _ModelFilter:
+    """A registry view leaving out the samples of models a caller may not see."""
+
+    def __init__(self, registry: Any, visible: Callable[[str], bool]) -> None:
+        self.registry = registry
+        self.visible = visible
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            kept = copy.copy(family)
+            kept.samples = [
+                s for s in family.samples if not s.labels.get("model") or self.visible(s.labels["model"])
+            ]
+            yield kept
 
 
 def _orjson_dumps(obj: Any, **_: Any) -> str:
@@ -170,7 +202,11 @@ def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _drop_color, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _drop_color,
+                _redacted(renderer),
+            ],
             foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         )
     )
@@ -183,6 +219,16 @@ def configure_logging(level: str, fmt: str) -> None:
     access_log.configure(level, fmt)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _redacted(renderer: Any) -> Any:
+    """``renderer`` with the held secrets masked in what it renders (text or bytes)."""
+
+    def render(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
+        out = renderer(logger, name, event)
+        return redact_bytes(out) if isinstance(out, bytes) else redact(str(out))
+
+    return render
 
 
 # Liveness and readiness probes arrive every few seconds from orchestrators: logged at debug only.
@@ -206,7 +252,7 @@ class AccessLog:
             processors=[
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
-                renderer,
+                _redacted(renderer),
             ],
             wrapper_class=structlog.make_filtering_bound_logger(numeric),
             cache_logger_on_first_use=True,

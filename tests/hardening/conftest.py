@@ -106,6 +106,22 @@ def new_backend() -> Iterator[Callable[..., FakeBackend]]:
         fake.stop()
 
 
+@pytest.fixture(scope="module")
+def module_backend() -> Iterator[FakeBackend]:
+    """One scripted backend for a whole test module."""
+    fake = FakeBackend(models=list(MODELS)).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def module_proxy(module_backend: FakeBackend) -> Iterator[ServedProxy]:
+    """One proxy in front of ``module_backend`` for a whole test module (generic profile)."""
+    served = ServedProxy(make_settings(module_backend.url, backend_profile="generic")).start()
+    yield served
+    served.stop()
+
+
 @pytest.fixture
 def new_proxy() -> Iterator[Callable[..., ServedProxy]]:
     """Start a proxy in this process (real socket, Uvicorn in a thread) with its own settings."""
@@ -147,6 +163,7 @@ class ProxyProcess:
         self.log_path = log_path
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "OPENAI_"))}
         full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        full_env["OLLAMA_PROXY_STATE_DIR"] = str(log_path.parent)  # the store, never the user's home
         full_env.update(env)
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(

@@ -159,20 +159,22 @@ class Catalog:
             for c in clients
         ]
         self._by_name = {s.client.name: s for s in self.backends}
-        self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def _fetch(self, backend: CatalogBackend) -> None:
         try:
-            data = await backend.client.request_json("GET", "models")
+            data = await backend.client.listing()
         except ProxyError as exc:
             backend.last_error = exc.message
             backend.fetched_at = time.monotonic()
-            if exc.status in (404, 405):
-                backend.listing_supported = False  # the backend serves whatever it is asked for
-                backend.set_models([self._declared(backend, m) for m in backend.declared])
-            else:
-                backend.set_models([])  # down: its models drop out until it recovers
+            backend.set_models([])  # down: its models drop out until it recovers
             log.warning("listing models of backend %s failed: %s", backend.client.name, exc.message)
+            return
+        if data is None:  # it answers, but keeps no listing (404/405/501): its configured models
+            backend.listing_supported = False
+            backend.last_error = None
+            backend.fetched_at = time.monotonic()
+            backend.set_models([self._declared(backend, m) for m in backend.declared])
             return
         entries = data.get("data") if isinstance(data, dict) else data
         listed = [
@@ -228,9 +230,15 @@ class Catalog:
                     model.capabilities_known = True
 
     async def refresh(self) -> None:
-        """Fetch every backend's listing now."""
-        async with self._lock:
-            await asyncio.gather(*(self._fetch(s) for s in self.backends))
+        """Fetch every backend's listing now; callers arriving while a refresh runs share it (one
+        listing per backend for any number of concurrent lookups of unknown names)."""
+        task = self._refreshing
+        if task is None or task.done():
+            task = self._refreshing = asyncio.create_task(self._fetch_all())
+        await asyncio.shield(task)
+
+    async def _fetch_all(self) -> None:
+        await asyncio.gather(*(self._fetch(s) for s in self.backends))
 
     def _stale(self, backend: CatalogBackend) -> bool:
         return not backend.fetched_at or time.monotonic() - backend.fetched_at > self.ttl
@@ -262,15 +270,16 @@ class Catalog:
             if resolution is not None:
                 seen.setdefault(names.canonical(resolution.name), resolution.primary)
         virtual = self.virtual
-        for vm in virtual.list() if virtual is not None else []:
-            assert virtual is not None
+        stored = await virtual.list() if virtual is not None else []
+        by_key = {vm.key: vm for vm in stored}
+        for vm in stored:
             try:
-                _, bottom = resolve_chain(vm, virtual.get)
+                chain, bottom = resolve_chain(vm, lambda n: by_key.get(names.canonical(n)))
             except ProxyError:
                 continue  # a broken chain (its base was deleted) is not listed
             base = self._find(bottom)
             if base is not None:
-                seen.setdefault(vm.key, self._virtual_resolution(vm, base).primary)
+                seen.setdefault(vm.key, self._virtual_resolution(vm, chain, base).primary)
         return [m for m in seen.values() if self._exposed(m.name)]
 
     def _matches(self, name: str, backend: CatalogBackend) -> list[ModelInfo]:
@@ -290,9 +299,9 @@ class Catalog:
                 candidates += [dataclasses.replace(m, name=display) for m in found[:1]]
         return Resolution(display, candidates) if candidates else None
 
-    def _virtual_resolution(self, model: VirtualModel, base: Resolution) -> Resolution:
-        assert self.virtual is not None
-        chain, _ = resolve_chain(model, self.virtual.get)
+    def _virtual_resolution(
+        self, model: VirtualModel, chain: list[VirtualModel], base: Resolution
+    ) -> Resolution:
         flat = flatten(chain)
         created = int(model.created_at)
         candidates = [
@@ -302,13 +311,17 @@ class Catalog:
 
     async def resolve(self, name: str, *, not_found: ProxyError | None = None) -> Resolution:
         """Every backend model an Ollama name can go to, in order; 404 in Ollama's words if none."""
-        model = self.virtual.get(name) if self.virtual is not None and name else None
-        if model is not None:
-            assert self.virtual is not None
-            _, bottom = resolve_chain(model, self.virtual.get)
-            missing = ProxyError(404, f"model '{name}' derives from '{bottom}', which no backend serves")
-            return self._virtual_resolution(model, await self._resolve(bottom, missing))
+        if self.virtual is not None and name:
+            await self.ensure_fresh()
+            chain, bottom = await self.virtual.chain(name, self.serves)
+            if chain:
+                missing = ProxyError(404, f"model '{name}' derives from '{bottom}', which no backend serves")
+                return self._virtual_resolution(chain[0], chain, await self._resolve(bottom, missing))
         return await self._resolve(name, not_found)
+
+    def serves(self, name: str) -> bool:
+        """A backend (or an alias) answers to ``name``, as of the last listings: no I/O."""
+        return self._find(name) is not None
 
     async def _resolve(self, name: str, not_found: ProxyError | None) -> Resolution:
         if not name:
@@ -321,10 +334,10 @@ class Catalog:
         if resolution is not None:
             return resolution
         for backend in self.backends:
-            if not backend.listing_supported and "*" in backend.patterns:
+            if not backend.listing_supported and backend.last_error is None and "*" in backend.patterns:
                 backend_id = name.removesuffix(":latest")
                 return Resolution(name, [self._declared(backend, backend_id)])
-        down = [s for s in self.backends if s.listing_supported and s.last_error is not None]
+        down = [s for s in self.backends if s.last_error is not None]
         if down:
             # Unknown here may just mean "on a backend we cannot reach": a 404 would send the Ollama
             # CLI off to pull the model, so say what is really wrong.

@@ -9,6 +9,8 @@ import socket
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ollama_openai_proxy import redaction
+from ollama_openai_proxy.config import InboundKey
 from ollama_openai_proxy.middleware.errors import error_response
 from ollama_openai_proxy.observability import context_of
 from ollama_openai_proxy.translate.errors import ProxyError
@@ -16,8 +18,20 @@ from ollama_openai_proxy.translate.errors import ProxyError
 # Liveness probes answer without a key: orchestrators and the Ollama CLI's heartbeat (HEAD /) call them.
 PUBLIC_PATHS = frozenset({"/", "/health"})
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal")
-# Inbound keys: bearer key → (key name, model globs it may use).
-KeyTable = dict[str, tuple[str, list[str]]]
+# Inbound keys: bearer key → what it may do.
+KeyTable = dict[str, InboundKey]
+# Routes that change what every key's requests do (virtual models are shared): the write scope.
+WRITE_ROUTES = frozenset(
+    {("POST", "/api/create"), ("POST", "/api/copy"), ("DELETE", "/api/delete"), ("POST", "/api/push")}
+)
+
+
+class HostRefusedError(ProxyError):
+    """The DNS-rebinding guard's 403, with an empty body as Ollama answers it."""
+
+
+def is_write(method: str, path: str) -> bool:
+    return (method, path) in WRITE_ROUTES or (method == "POST" and path.startswith("/api/blobs/"))
 
 
 def is_loopback(host: str) -> bool:
@@ -69,13 +83,15 @@ class AuthMiddleware:
         if refusal is None:
             await self.app(scope, receive, send)
         else:
-            await error_response(refusal, body=refusal.status != 403)(scope, receive, send)
+            await error_response(refusal, body=not isinstance(refusal, HostRefusedError))(
+                scope, receive, send
+            )
 
     def _refusal(self, scope: Scope, host: str, auth: str) -> ProxyError | None:
         ctx = context_of(scope)
         if self.guard_host and not host_allowed(host):
             ctx.error = f"host {host!r} refused (DNS rebinding guard)"
-            return ProxyError(403, ctx.error)
+            return HostRefusedError(403, ctx.error)
         if scope["path"] in PUBLIC_PATHS:
             return None
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
@@ -85,6 +101,7 @@ class AuthMiddleware:
                     401, "unauthorized: send your backend API key as Authorization: Bearer <key>"
                 )
             ctx.client_key = bearer
+            redaction.hold_forwarded(bearer)
         elif self.keys:
             entry = self.keys.get(bearer)
             if entry is None:
@@ -92,6 +109,9 @@ class AuthMiddleware:
                 return ProxyError(
                     401, "unauthorized: missing or invalid API key (Authorization: Bearer <key>)"
                 )
-            ctx.key_name, globs = entry
-            ctx.allowed_models = None if globs == ["*"] else globs
+            ctx.key_name = entry.name
+            ctx.allowed_models = None if entry.models == ["*"] else entry.models
+            if not entry.write and is_write(scope["method"], scope["path"]):
+                ctx.error = f"key {entry.name} has no write scope"
+                return ProxyError(403, "this API key may not change models: it has no write scope")
         return None

@@ -16,10 +16,19 @@ WATCH_AFTER = 0.05
 
 
 class ExchangeMiddleware:
-    def __init__(self, app: ASGIApp, max_body: int, log_bodies: bool = False) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body: int,
+        log_bodies: bool = False,
+        body_timeout: float = 60.0,
+        body_deadline: float = 600.0,
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.log_bodies = log_bodies
+        self.body_timeout = body_timeout  # the longest pause while the body arrives
+        self.body_deadline = body_deadline  # the whole body, from the first read
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,6 +71,7 @@ class _Exchange:
         "body_done",
         "cancelled_here",
         "ctx",
+        "deadline",
         "owner",
         "received",
         "response_done",
@@ -75,6 +85,7 @@ class _Exchange:
         self.ctx = ctx
         self.body_done = self.response_done = self.cancelled_here = False
         self.received = 0
+        self.deadline = 0.0
         self._disconnected: asyncio.Event | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -90,11 +101,19 @@ class _Exchange:
         if self.body_done:
             await self.disconnected.wait()
             return {"type": "http.disconnect"}
-        message = await self._receive()
+        owner = self.owner
+        loop = asyncio.get_running_loop()
+        if not self.deadline:
+            self.deadline = loop.time() + owner.body_deadline
+        try:
+            async with asyncio.timeout_at(min(loop.time() + owner.body_timeout, self.deadline)):
+                message = await self._receive()
+        except TimeoutError:
+            # A client trickling its body (or sending none) holds a connection: let it go, with a 408.
+            raise ProxyError(408, "request body not received in time (the proxy's body_timeout)") from None
         if message["type"] == "http.request":
             chunk = message.get("body", b"")
             self.received += len(chunk)
-            owner = self.owner
             if owner.log_bodies and len(self.ctx.body) < BODY_LOG_LIMIT:
                 self.ctx.body += chunk
             if self.received > owner.max_body:

@@ -7,6 +7,8 @@ from typing import Any, Literal, Required, TypedDict
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
+from ollama_openai_proxy.translate import keepalive
+
 ThinkValue = bool | Literal["low", "medium", "high", "max"]
 THINK_LEVELS = ("low", "medium", "high", "max")
 
@@ -23,6 +25,17 @@ class _Request(BaseModel):
 
     def unknown_fields(self) -> list[str]:
         return sorted(self.model_extra or {})
+
+
+class _KeepAlive(_Request):
+    # Seconds once validated (negative: forever), checked and clamped here as Ollama's api.Duration
+    # does, so nothing later can meet a value it cannot store or print.
+    keep_alive: float | None = None
+
+    @field_validator("keep_alive", mode="before")
+    @classmethod
+    def _keep_alive(cls, value: Any) -> float | None:
+        return keepalive.seconds(value)
 
 
 def _json(value: Any) -> str:
@@ -70,10 +83,9 @@ class Message(BaseModel):
         return value.lower()
 
 
-class _Inference(_Request):
+class _Inference(_KeepAlive):
     model: str = ""
     stream: StrictBool | None = None
-    keep_alive: float | str | None = None
     options: dict[str, Any] | None = None
     format: str | dict[str, Any] | None = None
     think: ThinkValue | None = None
@@ -127,12 +139,11 @@ class GenerateRequest(_Inference):
         return self
 
 
-class EmbedRequest(_Request):
+class EmbedRequest(_KeepAlive):
     model: str = ""
     input: str | list[str] | None = None
     truncate: StrictBool | None = None
     dimensions: StrictInt | None = Field(None, gt=0)
-    keep_alive: float | str | None = None
     options: dict[str, Any] | None = None
 
     @field_validator("input", mode="before")
@@ -145,10 +156,9 @@ class EmbedRequest(_Request):
         raise ValueError("invalid input type")
 
 
-class EmbeddingsRequest(_Request):
+class EmbeddingsRequest(_KeepAlive):
     model: str = ""
     prompt: str | None = ""
-    keep_alive: float | str | None = None
     options: dict[str, Any] | None = None
 
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ollama_openai_proxy.middleware.errors import JSON_TYPE
 from ollama_openai_proxy.observability import RequestContext, context_of
-from ollama_openai_proxy.serving.chat import Reply
+from ollama_openai_proxy.redaction import redact
+from ollama_openai_proxy.serving.chat import OFFLOAD_BYTES, Reply
 from ollama_openai_proxy.state import ProxyState, get_state
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.response import error_line
@@ -22,6 +24,7 @@ log = logging.getLogger("ollama_openai_proxy")
 
 NDJSON_TYPE = "application/x-ndjson"
 IGNORED_HEADER = "X-Ollama-Proxy-Ignored"
+IGNORED_HEADER_LIMIT = 2048
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -39,9 +42,12 @@ def validation_message(exc: ValidationError) -> str:
     return f"invalid value for {loc}: {msg}"
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, whatever its Content-Type says (Ollama reads it anyway)."""
-    body = await request.body()
+# Long lists are validated LIST_STEP items at a time: one long call would hold the interpreter
+# lock, and so the event loop, however it was started.
+LIST_STEP = 2000
+
+
+def decode_json(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise ProxyError(400, "missing request body")
     try:
@@ -53,12 +59,48 @@ async def read_json(request: Request) -> dict[str, Any]:
     return data
 
 
-async def parse(request: Request, model: type[M]) -> M:
-    data = await read_json(request)
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, whatever its Content-Type says (Ollama reads it anyway)."""
+    body = await request.body()
+    ctx = context_of(request.scope)
+    ctx.body_size = len(body)
+    if len(body) > OFFLOAD_BYTES:
+        return await asyncio.to_thread(decode_json, body)
+    return decode_json(body)
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    """``data`` as ``model``, long top-level lists validated a step at a time."""
+    long_lists = {k: v for k, v in data.items() if isinstance(v, list) and len(v) > LIST_STEP}
     try:
-        return model.model_validate(data)
+        if not long_lists or any(k not in model.model_fields for k in long_lists):
+            return model.model_validate(data)
+        # The model's own checks see each list's first item; the lists are then checked in steps.
+        head = model.model_validate({**data, **{k: v[:1] for k, v in long_lists.items()}})
     except ValidationError as exc:
         raise ProxyError(400, validation_message(exc)) from None
+    for key, items in long_lists.items():
+        adapter: TypeAdapter[Any] = TypeAdapter(cast(Any, model.model_fields[key].annotation))
+        checked: list[Any] = []
+        for start in range(0, len(items), LIST_STEP):
+            try:
+                checked += adapter.validate_python(items[start : start + LIST_STEP])
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = [key, *err["loc"]]
+                if len(where) > 1 and isinstance(where[1], int):
+                    where[1] += start
+                loc = ".".join(str(p) for p in where if p not in ("list[str]", "str"))
+                raise ProxyError(400, f"invalid value for {loc}: {err['msg']}") from None
+        setattr(head, key, checked)
+    return head
+
+
+async def parse(request: Request, model: type[M]) -> M:
+    data = await read_json(request)
+    if context_of(request.scope).body_size > OFFLOAD_BYTES:
+        return await asyncio.to_thread(validate, model, data)
+    return validate(model, data)
 
 
 def serving_args(request: Request) -> tuple[ProxyState, RequestContext]:
@@ -72,7 +114,12 @@ def ignored_headers(ignored: list[str]) -> dict[str, str] | None:
         return None
     text = "; ".join(ignored)
     log.debug("not forwarded: %s", text)
-    return {IGNORED_HEADER: text.encode("ascii", "backslashreplace").decode("ascii")}
+    # Field names come from the client: control characters escaped (a header cannot hold them),
+    # and the header kept short (clients refuse long response heads).
+    value = text.encode("unicode_escape").decode("ascii")
+    if len(value) > IGNORED_HEADER_LIMIT:
+        value = value[: IGNORED_HEADER_LIMIT - 3] + "..."
+    return {IGNORED_HEADER: value}
 
 
 def ollama_reply(reply: Reply[Any]) -> Response:
@@ -89,4 +136,4 @@ async def ndjson(chunks: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
         async for batch in chunks:
             yield b"".join([orjson.dumps(c, option=orjson.OPT_APPEND_NEWLINE) for c in batch])
     except ProxyError as exc:
-        yield error_line(exc.message)
+        yield error_line(redact(exc.message))

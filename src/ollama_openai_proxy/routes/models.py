@@ -11,7 +11,6 @@ from ollama_openai_proxy.protocol.ollama import CopyRequest, NamedRequest
 from ollama_openai_proxy.routes import route
 from ollama_openai_proxy.routes.common import NDJSON_TYPE, json_response, parse, read_json, serving_args
 from ollama_openai_proxy.serving import models as serving
-from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.response import line
 
@@ -44,7 +43,7 @@ async def show(request: Request) -> Response:
 
 
 async def ps(request: Request) -> Response:
-    return json_response(serving.ps(get_state(request)))
+    return json_response(await serving.ps(*serving_args(request)))
 
 
 async def pull(request: Request) -> Response:

@@ -10,6 +10,7 @@ iterator, after the chunks decoded before the failure.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +21,7 @@ from typing import Any, Generic, TypeVar, cast
 import orjson
 
 from ollama_openai_proxy.backends.catalog import ModelInfo, Resolution
-from ollama_openai_proxy.backends.client import BackendClient, BackendStream
+from ollama_openai_proxy.backends.client import BackendClient, BackendStream, unencodable
 from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.protocol.ollama import (
     ChatChunk,
@@ -47,10 +48,15 @@ from ollama_openai_proxy.translate.response import (
     load_reply,
     openai_to_ollama_completion,
 )
+from ollama_openai_proxy.translate.shape import backend_shape, check_completion
 from ollama_openai_proxy.translate.sse import SSEDecoder
 from ollama_openai_proxy.virtual.apply import apply_to_chat, apply_to_generate, generate_leading_messages
 
 log = logging.getLogger("ollama_openai_proxy")
+
+# Request bodies larger than this are decoded, validated (routes/common.py) and translated in a
+# worker thread, so one big request does not starve the other clients.
+OFFLOAD_BYTES = 256 * 1024
 
 C = TypeVar("C", ChatChunk, GenerateChunk)
 
@@ -77,8 +83,9 @@ async def chat(state: ProxyState, ctx: RequestContext, req: ChatRequest) -> Repl
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
     resolved = await resolve(state, ctx, req.model)
-    state.recent.touch(resolved.primary, keep)
+    state.recent.touch(resolved.primary.name, keep)
     if not req.messages:
+        await state.recent.flush()  # an explicit load or unload: stored before it is answered
         return Reply(whole=cast(ChatChunk, _load_reply("chat", req.model, keep)))
     images = any(m.images for m in req.messages)
     check_capabilities(req.model, resolved.primary, "chat", bool(req.tools), req.think, images)
@@ -98,8 +105,9 @@ async def generate(state: ProxyState, ctx: RequestContext, req: GenerateRequest)
     """Answer an Ollama generate request (a one-turn chat, or a raw/suffix completion)."""
     keep = keepalive.seconds(req.keep_alive)
     resolved = await resolve(state, ctx, req.model)
-    state.recent.touch(resolved.primary, keep)
+    state.recent.touch(resolved.primary.name, keep)
     if not req.prompt and not req.suffix:
+        await state.recent.flush()  # an explicit load or unload: stored before it is answered
         return Reply(whole=cast(GenerateChunk, _load_reply("generate", req.model, keep)))
     check_capabilities(req.model, resolved.primary, "generate", False, req.think, bool(req.images))
     leading: list[Message] = []
@@ -185,7 +193,11 @@ async def _infer(
     headers = backend_headers(ctx)
 
     async def call(info: ModelInfo) -> Reply[Any]:
-        breq = build(info)
+        # A large request is translated in a worker thread: other clients keep being served.
+        try:
+            breq = await asyncio.to_thread(build, info) if ctx.body_size > OFFLOAD_BYTES else build(info)
+        except orjson.JSONEncodeError as exc:  # tool arguments nested too deep, integers too large
+            raise unencodable(exc) from None
         client = info.backend.client
         payload = await _send_shaped(client, breq, model, headers, clock, streaming)
         ignored = breq.ignored
@@ -240,12 +252,11 @@ def _account(ctx: RequestContext, clock: Clock, final: Chunk) -> Any:
 
 
 def _whole(kind: Kind, model: str, data: Any, clock: Clock, markup: bool) -> Chunk:
-    if not isinstance(data, dict):
-        raise ProxyError(502, "backend returned an unexpected response")
     notes: list[str] = []
-    out = openai_to_ollama_completion(
-        kind, model, data, clock, time.perf_counter_ns(), markup=markup, notes=notes
-    )
+    with backend_shape("completion"):
+        out = openai_to_ollama_completion(
+            kind, model, check_completion(data), clock, time.perf_counter_ns(), markup=markup, notes=notes
+        )
     _log_notes(notes)
     return out
 
@@ -259,7 +270,7 @@ def _log_notes(notes: list[str]) -> None:
 async def _read_json(stream: BackendStream) -> Any:
     """A backend that ignored ``stream: true`` and answered with one JSON object."""
     try:
-        return orjson.loads(b"".join([chunk async for chunk in stream.chunks()]))
+        return orjson.loads(await stream.read_all())
     except orjson.JSONDecodeError:
         raise ProxyError(502, "backend returned invalid JSON") from None
 
@@ -275,13 +286,15 @@ async def _collect(stream: BackendStream, translator: StreamTranslator, markup: 
                 translator.kind, translator.model, await _read_json(stream), translator.clock, markup
             )
         async for data in stream.chunks():
-            for event in decoder.feed(data):
-                translator.collect(event, clock())
+            with backend_shape("stream event"):
+                for event in decoder.feed(data):
+                    translator.collect(event, clock())
             if translator.finished:
                 break
         else:
-            for event in decoder.close():
-                translator.collect(event, clock())
+            with backend_shape("stream event"):
+                for event in decoder.close():
+                    translator.collect(event, clock())
         if not translator.complete:
             raise ProxyError(502, "backend closed the stream before it finished")
         return translator.result(clock())
@@ -306,19 +319,23 @@ async def _chunks(
             yield [whole]
             return
         async for data in stream.chunks():
-            for event in decoder.feed(data):
-                batch += translator.feed(event, clock())
+            with backend_shape("stream event"):
+                for event in decoder.feed(data):
+                    batch += translator.feed(event, clock())
             if batch:
                 yield batch
                 batch = []
             if translator.finished:
                 break
         else:
-            for event in decoder.close():
-                batch += translator.feed(event, clock())
+            with backend_shape("stream event"):
+                for event in decoder.close():
+                    batch += translator.feed(event, clock())
         if not translator.complete:
             raise ProxyError(502, "backend closed the stream before it finished")
-        yield batch + translator.finish(clock())
+        with backend_shape("stream"):
+            closing = translator.finish(clock())
+        yield batch + closing
     except Exception as exc:
         if isinstance(exc, ProxyError):
             log.warning("stream ended with an error: %s", exc.message)

@@ -3,7 +3,6 @@ models as Ollama describes them, and virtual models written through the registry
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -13,7 +12,6 @@ from ollama_openai_proxy.serving.dispatch import resolve
 from ollama_openai_proxy.serving.metadata import ps_entry, show_response, tags_entry
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.translate.errors import ProxyError
-from ollama_openai_proxy.virtual.apply import resolve_chain
 from ollama_openai_proxy.virtual.registry import VirtualModels
 from ollama_openai_proxy.virtual.spec import build, from_create_request
 
@@ -36,8 +34,18 @@ async def show(state: ProxyState, ctx: RequestContext, name: str, user_agent: st
     return show_response(info, user_agent)
 
 
-def ps(state: ProxyState) -> dict[str, Any]:
-    return {"models": [ps_entry(info, until) for until, info in state.recent.active()]}
+async def ps(state: ProxyState, ctx: RequestContext) -> dict[str, Any]:
+    """The models loaded lately (in any replica), those the caller's key may use only."""
+    entries = []
+    for until, name in await state.recent.active():
+        if not ctx.allows(name):
+            continue
+        try:
+            info = (await state.catalog.resolve(name)).primary
+        except ProxyError:
+            continue  # deleted or no longer served since it was loaded
+        entries.append(ps_entry(info, until))
+    return {"models": entries}
 
 
 async def pull(state: ProxyState, ctx: RequestContext, name: str) -> Progress:
@@ -84,9 +92,9 @@ async def create(state: ProxyState, ctx: RequestContext, body: dict[str, Any]) -
     virtual = _virtual(state)
     model = from_create_request(body)
     _writable(ctx, virtual, model.name)
-    _, bottom = resolve_chain(model, virtual.get)
+    _, bottom = await virtual.chain(model, state.catalog.serves)
     base = await resolve(state, ctx, bottom, not_found=ProxyError(404, f"model '{bottom}' not found"))
-    await asyncio.to_thread(virtual.put, model)
+    await virtual.put(model)
     return [
         {"status": f"using existing layer sha256:{base.primary.digest}"},
         {"status": f"creating new layer sha256:{model.digest}"},
@@ -101,18 +109,18 @@ async def copy(state: ProxyState, ctx: RequestContext, req: CopyRequest) -> None
     virtual = _virtual(state)
     await resolve(state, ctx, req.source, not_found=ProxyError(404, f'model "{req.source}" not found'))
     _writable(ctx, virtual, req.destination)
-    if virtual.get(req.source) is not None:
-        await asyncio.to_thread(virtual.copy, req.source, req.destination)
+    if await virtual.get(req.source) is not None:
+        await virtual.copy(req.source, req.destination)
     else:
         model = build(name=req.destination, base=req.source, created_at=time.time())
-        await asyncio.to_thread(virtual.put, model)
+        await virtual.put(model)
 
 
 async def delete(state: ProxyState, ctx: RequestContext, name: str) -> None:
     virtual = _virtual(state)
-    if virtual.get(name) is not None:
+    if await virtual.get(name) is not None:
         _writable(ctx, virtual, name)
-        await asyncio.to_thread(virtual.delete, name)
+        await virtual.delete(name)
         return
     info = (await resolve(state, ctx, name)).primary
     raise ProxyError(

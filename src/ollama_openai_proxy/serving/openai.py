@@ -8,11 +8,12 @@ from typing import Any
 
 import orjson
 
-from ollama_openai_proxy.backends.client import BackendStream
+from ollama_openai_proxy.backends.client import BackendStream, encode_payload
 from ollama_openai_proxy.observability import RequestContext
+from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve
 from ollama_openai_proxy.state import ProxyState
-from ollama_openai_proxy.translate.errors import ProxyError, openai_error_body, redact
+from ollama_openai_proxy.translate.errors import ProxyError, openai_error_body
 
 _RELAYED_HEADERS = ("content-type", "x-request-id", "openai-processing-ms", "retry-after")
 
@@ -50,14 +51,14 @@ async def relay(state: ProxyState, ctx: RequestContext, path: str, payload: dict
     payload["model"] = info.backend_id
     ctx.backend = info.backend.client.name
     stream = await info.backend.client.request_raw(
-        "POST", path, orjson.dumps(payload), headers=backend_headers(ctx)
+        "POST", path, encode_payload(payload), headers=backend_headers(ctx)
     )
     response = stream.response
     headers = {k: v for k, v in response.headers.items() if k.lower() in _RELAYED_HEADERS}
     if response.content_type == "text/event-stream":
         return Relayed(response.status, headers, chunks=_sse(stream))
     try:
-        body = b"".join([chunk async for chunk in stream.chunks()])
+        body = await stream.read_all()
     finally:
         stream.close()
     if response.status >= 400:  # a backend may echo the proxy's key in its error: never relay it
@@ -70,6 +71,6 @@ async def _sse(stream: BackendStream) -> AsyncIterator[bytes]:
         async for chunk in stream.chunks():
             yield chunk
     except ProxyError as exc:  # the stream broke: say so in SSE, then stop
-        yield b"data: " + orjson.dumps(openai_error_body(exc.status, exc.message)) + b"\n\n"
+        yield b"data: " + orjson.dumps(openai_error_body(exc.status, redact(exc.message))) + b"\n\n"
     finally:
         stream.close()

@@ -8,7 +8,11 @@ FOREVER = "9999-12-31T23:59:59Z"
 
 
 def rfc3339(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).isoformat().replace("+00:00", "Z")
+    """A Unix time as RFC 3339; times no date can hold (a backend's odd ``created``) are clamped."""
+    try:
+        return datetime.fromtimestamp(unix, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):
+        return FOREVER if unix > 0 else "1970-01-01T00:00:00Z"
 
 
 def parameter_size(count: int | None) -> str:

@@ -17,6 +17,9 @@ import orjson
 class ToolCallAssembler:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        # Argument pieces per call, joined once in assembled(): appending to a string copies it every
+        # time, quadratic in the number of pieces a backend chooses to send.
+        self._arguments: dict[int, list[str]] = {}
         self._by_id: dict[str, dict[str, Any]] = {}
         self._by_index: dict[Any, dict[str, Any]] = {}
         self._first_index: list[Any] = []
@@ -27,11 +30,17 @@ class ToolCallAssembler:
     def _new(self, index: Any) -> dict[str, Any]:
         call: dict[str, Any] = {"id": "", "function": {"name": "", "arguments": ""}}
         self.calls.append(call)
+        self._arguments[id(call)] = []
         self._first_index.append(index)
         return call
 
     def assembled(self) -> list[dict[str, Any]]:
         """The calls in the backend's index order when every call has its own index, else as they came."""
+        for call in self.calls:
+            parts = self._arguments[id(call)]
+            if parts:
+                call["function"]["arguments"] = "".join(parts)
+                parts[:] = [call["function"]["arguments"]]
         order = self._first_index
         if all(isinstance(i, int) for i in order) and len(set(order)) == len(order):
             return [call for _, call in sorted(zip(order, self.calls, strict=True), key=lambda p: p[0])]
@@ -77,7 +86,8 @@ class ToolCallAssembler:
             if name != current:
                 call["function"]["name"] = current + name
         args = fn.get("arguments")
+        parts = self._arguments[id(call)]
         if isinstance(args, dict):
-            call["function"]["arguments"] = orjson.dumps(args).decode()
+            parts[:] = [orjson.dumps(args).decode()]
         elif isinstance(args, str) and args:
-            call["function"]["arguments"] += args
+            parts.append(args)

@@ -23,7 +23,7 @@ def test_non_streamed_generate(client: ollama.Client, fake: FakeBackend) -> None
     assert reply.done_reason == "stop"
     assert reply.prompt_eval_count == 17
     assert reply.eval_count == 2
-    assert reply.context is None  # token ids cannot be produced by a proxy
+    assert isinstance(reply.context, list) and all(type(t) is int for t in reply.context)
     sent = fake.last("chat/completions").body
     assert sent["messages"] == [{"role": "user", "content": "Capital of France?"}]
     assert sent["stream"] is True  # llama.cpp profile: always streamed, see test_non_streamed_chat
@@ -180,21 +180,20 @@ def test_generate_logprobs(client: ollama.Client, fake: FakeBackend) -> None:
     assert [(p.token, p.logprob) for p in reply.logprobs] == [("4", -0.01)]
 
 
-def test_generate_options_and_ignored_context(http: httpx.Client, fake: FakeBackend) -> None:
-    r = http.post(
-        "/api/generate",
-        json={
-            "model": "test-model",
-            "prompt": "x",
-            "stream": False,
-            "context": [1, 2, 3],
-            "options": {"num_predict": 5, "num_batch": 8},
-        },
-    )
+def test_generate_options_and_foreign_context(http: httpx.Client, fake: FakeBackend) -> None:
+    body = {
+        "model": "test-model",
+        "prompt": "x",
+        "stream": False,
+        "options": {"num_predict": 5, "num_batch": 8},
+    }
+    r = http.post("/api/generate", json={**body, "context": [1, 2, 3]})
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("invalid context")
+    assert fake.received("chat/completions") == []
+    r = http.post("/api/generate", json=body)
     assert r.status_code == 200
     sent = fake.last("chat/completions").body
     assert sent["max_tokens"] == 5
     assert "context" not in sent
-    ignored = r.headers["x-ollama-proxy-ignored"]
-    assert "context" in ignored
-    assert "options.num_batch" in ignored
+    assert "options.num_batch" in r.headers["x-ollama-proxy-ignored"]

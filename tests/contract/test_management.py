@@ -28,13 +28,30 @@ def test_pull_not_streamed(client: ollama.Client) -> None:
     assert client.pull("org/Model-Name:free").status == "success"
 
 
-def test_pull_unknown_model_is_an_error(client: ollama.Client, http: httpx.Client) -> None:
+def test_pull_progress_lines_with_a_digest_carry_total_and_completed(http: httpx.Client) -> None:
+    for name in ("test-model", "org/Model-Name:free"):
+        lines = ndjson(http.post("/api/pull", json={"model": name}))
+        layers = [o for o in lines if "digest" in o]
+        assert layers
+        for o in layers:  # ollama-js's pull example prints completed/total: it must reach 100 %
+            assert type(o["total"]) is int and o["total"] > 0
+            assert o["completed"] == o["total"]
+
+
+def test_pull_unknown_model_fails_as_ollama_does(client: ollama.Client, http: httpx.Client) -> None:
+    """Ollama answers 200 and an error line when streaming, 500 when not."""
     with pytest.raises(ollama.ResponseError) as info:
         client.pull("no-such-model")
-    assert info.value.status_code == 404
+    assert info.value.status_code == 500
     assert "no-such-model" in info.value.error
-    with pytest.raises(ollama.ResponseError):
+    with pytest.raises(ollama.ResponseError) as info:
         list(client.pull("no-such-model", stream=True))
+    assert "no-such-model" in info.value.error
+    r = http.post("/api/pull", json={"model": "no-such-model"})
+    assert r.status_code == 200
+    lines = ndjson(r)
+    assert "no-such-model" in lines[-1]["error"]
+    assert all(o.get("status") != "success" for o in lines)
     r = http.post("/api/pull", json={})
     assert r.status_code == 400
     assert r.json() == {"error": "model is required"}

@@ -293,7 +293,12 @@ def test_embed_bodies(client: TestClient, path: str, body: dict[str, Any]) -> No
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=named_bodies)
 def test_model_management_bodies(client: TestClient, method: str, path: str, body: dict[str, Any]) -> None:
-    check(post(client, path, body, method))
+    response = post(client, path, body, method)
+    if path == "/api/pull" and response.status_code == 500 and body.get("stream") is False:
+        # Ollama's own answer to pulling an unknown model without streaming: a 500, not a crash
+        assert response.json()["error"].startswith("pull model manifest: "), response.text
+        return
+    check(response)
 
 
 @pytest.mark.parametrize("path", OPENAI)

@@ -19,7 +19,12 @@ import orjson
 from ollama_openai_proxy import __version__
 from ollama_openai_proxy.backends.limiter import SharedSlots
 from ollama_openai_proxy.config import BackendConfig
-from ollama_openai_proxy.translate.errors import ProxyError, backend_message, from_backend
+from ollama_openai_proxy.translate.errors import (
+    BackendRefusalError,
+    ProxyError,
+    backend_message,
+    from_backend,
+)
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +183,8 @@ class BackendClient:
         self._slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
         self.shared_slots: SharedSlots | None = None  # with OLLAMA_PROXY_REDIS_URL: the limit across replicas
         self.on_retry: Callable[[BackendClient, str], None] | None = None
+        # Optional request fields this backend answered 400 to (learned per process, never forgotten).
+        self.refused: set[str] = set()
 
     @property
     def root_url(self) -> str:
@@ -290,6 +297,8 @@ class BackendClient:
         error = from_backend(response.status, body, model)
         if response.status in RETRYABLE_STATUS or response.status >= 500:
             raise RetryableBackendError(error.status, error.message, _retry_after(response.headers))
+        if response.status in (400, 422):
+            raise BackendRefusalError(error.status, error.message, body)
         raise error
 
     async def with_retries(self, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -345,8 +354,12 @@ class BackendClient:
             raise ProxyError(504, f"backend {self.name} exceeded the total timeout") from None
 
     def _may_retry(self, failure: RetryableBackendError) -> bool:
-        if failure.retry_after is not None and failure.retry_after > MAX_RETRY_AFTER:
-            return False  # the backend asks for a longer pause than a client should wait
+        """A retry the backend asked for (``Retry-After`` within reach) is always made, whatever the
+        machine's load or the process's history: the backend paces it. Other retries draw on the
+        retry budget, so a failing backend sees a bounded extra load."""
+        if failure.retry_after is not None:
+            # a longer pause than a client should wait is not waited for
+            return failure.retry_after <= MAX_RETRY_AFTER
         return self.budget.withdraw()
 
     async def request_json(

@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any, Literal, Required, TypedDict
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 from ollama_openai_proxy.translate import keepalive
 
 ThinkValue = bool | Literal["low", "medium", "high", "max"]
 THINK_LEVELS = ("low", "medium", "high", "max")
+
+
+# Booleans and integers are as strict as Go's encoding/json, which Ollama decodes with: "true",
+# 1, 5.0 or 1e3 are refused where a bool or an int is expected (``options`` are laxer there and
+# here: translate/options.py). Go's decoder is lenient elsewhere and so is this one: unknown keys
+# are kept, base64 images may be wrapped in lines (translate/request.py).
 
 
 class _Request(BaseModel):
@@ -49,7 +55,7 @@ class ToolCallFunction(BaseModel):
 
     name: str
     arguments: dict[str, Any] | str = Field(default_factory=dict)
-    index: int | None = None
+    index: StrictInt | None = None
 
 
 class ToolCall(BaseModel):
@@ -79,14 +85,14 @@ class Message(BaseModel):
 
 class _Inference(_KeepAlive):
     model: str = ""
-    stream: bool | None = None
+    stream: StrictBool | None = None
     options: dict[str, Any] | None = None
     format: str | dict[str, Any] | None = None
     think: ThinkValue | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
-    truncate: bool | None = None
-    shift: bool | None = None
+    logprobs: StrictBool | None = None
+    top_logprobs: StrictInt | None = None
+    truncate: StrictBool | None = None
+    shift: StrictBool | None = None
 
     @field_validator("think", mode="before")
     @classmethod
@@ -122,8 +128,8 @@ class GenerateRequest(_Inference):
     suffix: str | None = ""
     system: str | None = ""
     template: str | None = ""
-    context: list[int] | None = None
-    raw: bool | None = False
+    context: list[StrictInt] | None = None
+    raw: StrictBool | None = False
     images: list[str] | None = None
 
     @model_validator(mode="after")
@@ -136,8 +142,8 @@ class GenerateRequest(_Inference):
 class EmbedRequest(_KeepAlive):
     model: str = ""
     input: str | list[str] | None = None
-    truncate: bool | None = None
-    dimensions: int | None = Field(None, gt=0)
+    truncate: StrictBool | None = None
+    dimensions: StrictInt | None = Field(None, gt=0)
     options: dict[str, Any] | None = None
 
     @field_validator("input", mode="before")
@@ -161,9 +167,9 @@ class NamedRequest(_Request):
 
     model: str = ""
     name: str = ""
-    stream: bool | None = None
-    insecure: bool | None = None
-    verbose: bool | None = None
+    stream: StrictBool | None = None
+    insecure: StrictBool | None = None
+    verbose: StrictBool | None = None
 
     @property
     def target(self) -> str:

@@ -47,8 +47,19 @@ async def ps(request: Request) -> Response:
 
 
 async def pull(request: Request) -> Response:
+    """As Ollama: an unknown model is a 200 stream ending with an ``{"error"}`` line, or a 500 when
+    not streamed (the failure happens after the pull began, not at the request)."""
     req = await _named(request)
-    return _progress(await serving.pull(*serving_args(request), req.target), req.stream)
+    try:
+        steps = await serving.pull(*serving_args(request), req.target)
+    except ProxyError as exc:
+        if exc.status != 404:
+            raise
+        if req.stream is False:
+            raise ProxyError(500, exc.message) from None
+        body = line({"status": "pulling manifest"}) + line({"error": exc.message})
+        return Response(body, media_type=NDJSON_TYPE)
+    return _progress(steps, req.stream)
 
 
 async def push(request: Request) -> Response:

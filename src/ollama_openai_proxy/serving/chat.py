@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar, cast
 import orjson
 
 from ollama_openai_proxy.backends.catalog import ModelInfo, Resolution
-from ollama_openai_proxy.backends.client import BackendStream, unencodable
+from ollama_openai_proxy.backends.client import BackendClient, BackendStream, unencodable
 from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.protocol.ollama import (
     ChatChunk,
@@ -33,8 +33,9 @@ from ollama_openai_proxy.protocol.ollama import (
 )
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve, with_fallback
 from ollama_openai_proxy.state import ProxyState
-from ollama_openai_proxy.translate import keepalive, names
-from ollama_openai_proxy.translate.errors import ProxyError
+from ollama_openai_proxy.translate import context, keepalive, names
+from ollama_openai_proxy.translate.errors import BackendRefusalError, ProxyError
+from ollama_openai_proxy.translate.rejections import refused_field, reshape
 from ollama_openai_proxy.translate.request import (
     BackendRequest,
     ollama_to_openai_chat,
@@ -95,7 +96,8 @@ async def chat(state: ProxyState, ctx: RequestContext, req: ChatRequest) -> Repl
     def build(info: ModelInfo) -> BackendRequest:
         return ollama_to_openai_chat(chat_req, info.backend_id, info.profile)
 
-    reply = await _infer(state, ctx, "chat", req.model, resolved, build, req.streaming)
+    markup = req.think is not False
+    reply = await _infer(state, ctx, "chat", req.model, resolved, build, req.streaming, markup)
     return cast(Reply[ChatChunk], reply)
 
 
@@ -113,12 +115,42 @@ async def generate(state: ProxyState, ctx: RequestContext, req: GenerateRequest)
         leading = generate_leading_messages(req, resolved.chain)
         req = apply_to_generate(req, resolved.chain)
     gen_req = req
+    prior = context.decode(req.context or [])
 
     def build(info: ModelInfo) -> BackendRequest:
-        return ollama_to_openai_generate(gen_req, info.backend_id, info.profile, leading)
+        return ollama_to_openai_generate(gen_req, info.backend_id, info.profile, leading, prior)
 
-    reply = await _infer(state, ctx, "generate", req.model, resolved, build, req.streaming)
-    return cast(Reply[GenerateChunk], reply)
+    markup = req.think is not False and not (req.raw or req.suffix)
+    reply = await _infer(state, ctx, "generate", req.model, resolved, build, req.streaming, markup)
+    if req.raw:  # Ollama returns no context for raw prompts
+        return cast(Reply[GenerateChunk], reply)
+    return cast(
+        Reply[GenerateChunk], _with_context(reply, [*prior, {"role": "user", "content": req.prompt or ""}])
+    )
+
+
+def _with_context(reply: Reply[Any], turns: list[context.Turn]) -> Reply[Any]:
+    """The final generate chunk with ``context``: the conversation so far, this answer included."""
+
+    def final(chunk: Chunk, answer: str) -> None:
+        chunk["context"] = context.encode([*turns, {"role": "assistant", "content": answer}])
+
+    if reply.whole is not None:
+        final(reply.whole, reply.whole.get("response", ""))
+        return reply
+    assert reply.chunks is not None
+    chunks = reply.chunks
+
+    async def with_final() -> AsyncIterator[list[Any]]:
+        answer: list[str] = []
+        async for batch in chunks:
+            for chunk in batch:
+                answer.append(chunk.get("response", ""))
+                if chunk.get("done"):
+                    final(chunk, "".join(answer))
+            yield batch
+
+    return Reply(chunks=with_final(), ignored=reply.ignored)
 
 
 def _load_reply(kind: Kind, model: str, keep_alive: float | None) -> Chunk:
@@ -153,8 +185,10 @@ async def _infer(
     resolved: Resolution,
     build: Callable[[ModelInfo], BackendRequest],
     streaming: bool,
+    markup: bool,
 ) -> Reply[Any]:
-    """Send one translated request down the resolved's candidates and take the answer back up."""
+    """Send one translated request down the resolved's candidates and take the answer back up.
+    ``markup``: split in-band ``<think>`` markup off the answer (not for ``think: false`` or raw)."""
     clock = Clock(start=ctx.start, wall=now_rfc3339)
     headers = backend_headers(ctx)
 
@@ -165,20 +199,48 @@ async def _infer(
         except orjson.JSONEncodeError as exc:  # tool arguments nested too deep, integers too large
             raise unencodable(exc) from None
         client = info.backend.client
-        clock.sent = time.perf_counter_ns()
-        if not streaming and not breq.payload.get("stream"):
-            data = await client.request_json(
-                "POST", breq.endpoint, breq.payload, model=model, headers=headers
-            )
-            return Reply(whole=_account(ctx, clock, _whole(kind, model, data, clock)), ignored=breq.ignored)
-        stream = await client.stream(breq.endpoint, breq.payload, model=model, headers=headers)
+        payload = await _send_shaped(client, breq, model, headers, clock, streaming)
+        ignored = breq.ignored
+        if not isinstance(payload, BackendStream):
+            whole = _whole(kind, model, payload, clock, markup)
+            return Reply(whole=_account(ctx, clock, whole), ignored=ignored)
         clock.headers = time.perf_counter_ns()
-        translator = StreamTranslator(kind, model, clock)
+        translator = StreamTranslator(kind, model, clock, markup=markup)
         if not streaming:  # the profile streams for cancellability: collect the stream
-            return Reply(whole=_account(ctx, clock, await _collect(stream, translator)), ignored=breq.ignored)
-        return Reply(chunks=_chunks(stream, translator, ctx), ignored=breq.ignored)
+            whole = await _collect(payload, translator, markup)
+            return Reply(whole=_account(ctx, clock, whole), ignored=ignored)
+        return Reply(chunks=_chunks(payload, translator, ctx), ignored=ignored)
 
     return await with_fallback(ctx, resolved, call)
+
+
+async def _send_shaped(
+    client: BackendClient,
+    breq: BackendRequest,
+    model: str,
+    headers: dict[str, str] | None,
+    clock: Clock,
+    streaming: bool,
+) -> Any:
+    """Send the request without the optional fields this backend is known to refuse. A 400 naming
+    another one teaches it: the request is sent again without it (nothing reached the client yet),
+    once per newly refused field. Returns the open stream, or the decoded JSON answer."""
+    while True:
+        payload, changes = reshape(breq.payload, client.refused)
+        clock.sent = time.perf_counter_ns()
+        try:
+            if not streaming and not payload.get("stream"):
+                return await client.request_json("POST", breq.endpoint, payload, model=model, headers=headers)
+            return await client.stream(breq.endpoint, payload, model=model, headers=headers)
+        except BackendRefusalError as exc:
+            field = refused_field(exc.body, payload)
+            if field is None or field in client.refused:
+                raise ProxyError(exc.status, exc.message) from None
+            client.refused.add(field)
+            log.debug("backend %s refuses %r (%s): sending again without it", client.name, field, exc.message)
+        finally:
+            if changes:
+                breq.ignored.extend(c for c in changes if c not in breq.ignored)
 
 
 def _account(ctx: RequestContext, clock: Clock, final: Chunk) -> Any:
@@ -189,9 +251,20 @@ def _account(ctx: RequestContext, clock: Clock, final: Chunk) -> Any:
     return final
 
 
-def _whole(kind: Kind, model: str, data: Any, clock: Clock) -> Chunk:
+def _whole(kind: Kind, model: str, data: Any, clock: Clock, markup: bool) -> Chunk:
+    notes: list[str] = []
     with backend_shape("completion"):
-        return openai_to_ollama_completion(kind, model, check_completion(data), clock, time.perf_counter_ns())
+        out = openai_to_ollama_completion(
+            kind, model, check_completion(data), clock, time.perf_counter_ns(), markup=markup, notes=notes
+        )
+    _log_notes(notes)
+    return out
+
+
+def _log_notes(notes: list[str]) -> None:
+    """What the translator dropped from an answer (unknown content part types), once per kind."""
+    for note in dict.fromkeys(notes):
+        log.debug("backend answer: %s", note)
 
 
 async def _read_json(stream: BackendStream) -> Any:
@@ -202,14 +275,16 @@ async def _read_json(stream: BackendStream) -> Any:
         raise ProxyError(502, "backend returned invalid JSON") from None
 
 
-async def _collect(stream: BackendStream, translator: StreamTranslator) -> Chunk:
+async def _collect(stream: BackendStream, translator: StreamTranslator, markup: bool) -> Chunk:
     """Read a whole backend stream into the one object a ``stream: false`` client gets. Nothing has
     been sent yet, so a failure is still a proper HTTP error status."""
     decoder = SSEDecoder()
     clock = time.perf_counter_ns
     try:
         if stream.response.content_type == "application/json":
-            return _whole(translator.kind, translator.model, await _read_json(stream), translator.clock)
+            return _whole(
+                translator.kind, translator.model, await _read_json(stream), translator.clock, markup
+            )
         async for data in stream.chunks():
             with backend_shape("stream event"):
                 for event in decoder.feed(data):
@@ -225,6 +300,7 @@ async def _collect(stream: BackendStream, translator: StreamTranslator) -> Chunk
         return translator.result(clock())
     finally:
         stream.close()
+        _log_notes(translator.notes)
 
 
 async def _chunks(
@@ -238,7 +314,8 @@ async def _chunks(
     whole: Chunk = {}
     try:
         if stream.response.content_type == "application/json":  # the backend ignored stream: true
-            whole = _whole(translator.kind, translator.model, await _read_json(stream), translator.clock)
+            data = await _read_json(stream)
+            whole = _whole(translator.kind, translator.model, data, translator.clock, translator.markup)
             yield [whole]
             return
         async for data in stream.chunks():
@@ -272,4 +349,5 @@ async def _chunks(
         raise error from None
     finally:
         stream.close()
+        _log_notes(translator.notes)
         _account(ctx, translator.clock, whole or dict(translator.final_metrics))

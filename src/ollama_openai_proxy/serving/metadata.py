@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ollama_openai_proxy.backends.catalog import ModelInfo
-from ollama_openai_proxy.translate.metadata import FOREVER, parameter_size, rfc3339
+from ollama_openai_proxy.translate.metadata import FOREVER, parameter_size, rfc3339, template_for
 from ollama_openai_proxy.virtual.modelfile import render_modelfile, render_parameters
 
 
@@ -65,7 +65,7 @@ def show_response(info: ModelInfo, user_agent: str = "") -> dict[str, Any]:
             f"FROM {info.name}\n"
         ),
         "parameters": "",
-        "template": "{{ .Prompt }}",
+        "template": template_for(info.capabilities),
         "details": details(info),
         "model_info": model_info,
         "capabilities": info.capabilities,

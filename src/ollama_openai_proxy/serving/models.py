@@ -16,7 +16,7 @@ from ollama_openai_proxy.virtual.registry import VirtualModels
 from ollama_openai_proxy.virtual.spec import build, from_create_request
 
 # The status lines of a progress stream (pull, create), before the final "success".
-Progress = list[dict[str, str]]
+Progress = list[dict[str, str | int]]
 
 
 def _tagged(name: str) -> str:
@@ -49,15 +49,21 @@ async def ps(state: ProxyState, ctx: RequestContext) -> dict[str, Any]:
 
 
 async def pull(state: ProxyState, ctx: RequestContext, name: str) -> Progress:
-    """Models live on the backends: a pull succeeds for a model they serve, without downloading."""
+    """Models live on the backends: a pull succeeds for a model they serve, without downloading.
+    The line with the digest says the whole layer is there (``completed`` = ``total``), as Ollama's
+    lines for a layer already present do; progress bars then reach 100 %."""
     message = f"pull model manifest: model '{name}' is not served by any configured backend"
     info = (await resolve(state, ctx, name, not_found=ProxyError(404, message))).primary
+    size = info.size or 1  # clients divide completed by total
     return [
         {"status": "pulling manifest"},
         {
-            "status": f"using backend model {info.backend_id!r} from {info.backend.client.name}",
+            "status": f"pulling {info.digest[:12]}",
             "digest": f"sha256:{info.digest}",
+            "total": size,
+            "completed": size,
         },
+        {"status": f"using backend model {info.backend_id!r} from {info.backend.client.name}"},
         {"status": "verifying sha256 digest"},
         {"status": "writing manifest"},
     ]

@@ -17,6 +17,15 @@ class ProxyError(Exception):
         self.message = message
 
 
+class BackendRefusalError(ProxyError):
+    """A backend's own 4xx answer to a request (not a failure of the backend): its body is kept so
+    the caller can learn which optional field the backend refuses."""
+
+    def __init__(self, status: int, message: str, body: bytes) -> None:
+        super().__init__(status, message)
+        self.body = body
+
+
 class OpenAIError(ProxyError):
     """A ProxyError answered in OpenAI's error envelope instead of Ollama's."""
 

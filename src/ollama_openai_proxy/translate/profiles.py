@@ -31,7 +31,8 @@ class Profile:
     # Whether ``think: false`` can be expressed (OpenAI reasoning models cannot turn thinking off).
     think_off: bool = False
     # How ``format: "json"`` is asked for: json_object, or a schema of {"type": "object"} where the
-    # server only enforces schemas (llama.cpp).
+    # server only enforces schemas (llama.cpp) or wants "json" said in a message (OpenAI). A backend
+    # that refuses json_object with a 400 is switched to the schema (translate/rejections.py).
     json_mode: Literal["json_object", "object_schema"] = "json_object"
     # Fill-in-the-middle through /v1/completions ``suffix``.
     suffix: bool = True
@@ -46,6 +47,8 @@ class Profile:
 OPENAI = Profile(
     name="openai",
     max_tokens_param="max_completion_tokens",
+    # json_object needs the word "json" in a message there; Ollama's clients need not say it.
+    json_mode="object_schema",
     max_stop=4,
     embed_dimensions=True,
     think_off=False,

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import orjson
 
 from ollama_openai_proxy.protocol.ollama import ChatRequest, GenerateRequest, Message, ThinkValue
-from ollama_openai_proxy.translate import names
+from ollama_openai_proxy.translate import context, names
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.options import map_options
 from ollama_openai_proxy.translate.profiles import Profile
@@ -40,6 +40,8 @@ def image_data_uri(image: str) -> str:
     text = image.strip()
     if text.startswith("data:"):
         text = text.partition(",")[2]
+    if "\n" in text or "\r" in text:  # Go's decoder skips line breaks (wrapped base64); padding it requires
+        text = text.replace("\r", "").replace("\n", "")
     try:
         raw = binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
@@ -209,13 +211,18 @@ def _completions_params(payload: dict[str, Any], profile: Profile) -> None:
 
 
 def ollama_to_openai_generate(
-    req: GenerateRequest, model: str, profile: Profile, leading: list[Message] | None = None
+    req: GenerateRequest,
+    model: str,
+    profile: Profile,
+    leading: list[Message] | None = None,
+    prior: list[context.Turn] | None = None,
 ) -> BackendRequest:
-    """Generate is a one-turn chat unless ``raw`` or ``suffix`` asks for the plain completions endpoint."""
+    """Generate is a one-turn chat unless ``raw`` or ``suffix`` asks for the plain completions endpoint.
+    ``prior``: the turns of the request's ``context`` when the caller decoded them already."""
     ignored: list[str] = []
     payload = _common(req, model, profile, ignored)
-    if req.context:
-        ignored.append("context (token ids cannot be replayed through an OpenAI API)")
+    if prior is None:
+        prior = context.decode(req.context or [])
     if req.template:
         ignored.append("template (the backend applies its own chat template)")
     if req.raw or req.suffix:
@@ -223,6 +230,8 @@ def ollama_to_openai_generate(
             if not profile.suffix:
                 raise ProxyError(400, f"{names.qualified(req.model)} does not support insert")
             payload["suffix"] = req.suffix
+        if prior:
+            payload["prompt"] = "".join(t["content"] for t in prior)
         if req.images:
             ignored.append("images (raw and suffix completions take text only)")
         if req.format is not None:
@@ -230,12 +239,14 @@ def ollama_to_openai_generate(
         if req.think is not None:
             ignored.append("think (raw and suffix completions have no reasoning switch)")
         _completions_params(payload, profile)
-        payload["prompt"] = req.prompt or ""
+        payload["prompt"] = payload.get("prompt", "") + (req.prompt or "")
         return BackendRequest("completions", payload, ignored)
     messages: list[dict[str, Any]] = []
     if req.system:
         messages.append({"role": "system", "content": req.system})
-    if leading:  # a virtual model's MESSAGEs come before the prompt, as Ollama renders them
+    if prior:  # the conversation a previous generate returned as its context
+        messages += prior
+    elif leading:  # a virtual model's MESSAGEs come before the prompt (without a context), as Ollama does
         messages += ollama_to_openai_messages(leading, ignored)
     messages.append({"role": "user", "content": _content(req.prompt or "", req.images)})
     payload["messages"] = messages

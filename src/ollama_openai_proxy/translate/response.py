@@ -11,6 +11,8 @@ from typing import Any, Literal
 import orjson
 
 from ollama_openai_proxy.translate.errors import ProxyError, redact
+from ollama_openai_proxy.translate.reasoning import ThinkSplitter, reasoning_of, split_parts
+from ollama_openai_proxy.translate.toolcalls import ToolCallAssembler
 
 Kind = Literal["chat", "generate"]
 
@@ -173,27 +175,44 @@ def _envelope(kind: Kind, model: str, stamp: str, text: str, thinking: str, done
     return out
 
 
-def _reasoning(holder: dict[str, Any]) -> str:
-    value = holder.get("reasoning_content") or holder.get("reasoning")
-    return value if isinstance(value, str) else ""
+def _text_and_thinking(holder: dict[str, Any], key: str, notes: list[str]) -> tuple[str, str]:
+    """The answer text and the reasoning of one message, delta or completions choice."""
+    text, part_thinking, _ = split_parts(holder.get(key), notes)
+    return text, reasoning_of(holder, notes) + part_thinking
 
 
 def openai_to_ollama_completion(
-    kind: Kind, model: str, data: dict[str, Any], clock: Clock, end: int
+    kind: Kind,
+    model: str,
+    data: dict[str, Any],
+    clock: Clock,
+    end: int,
+    *,
+    markup: bool = True,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A non-streamed OpenAI response (chat or completions) → one final Ollama object."""
+    """A non-streamed OpenAI response (chat or completions) → one final Ollama object.
+
+    ``markup``: split in-band ``<think>…</think>`` off the start of the text into ``thinking``.
+    ``notes`` collects what was dropped (unknown content part types), for the debug log."""
+    notes = [] if notes is None else notes
     choices = data.get("choices") or [{}]
     choice = choices[0] or {}
     message = choice.get("message")
     if isinstance(message, dict):
-        text = message.get("content") or ""
+        text, thinking = _text_and_thinking(message, "content", notes)
         refusal = message.get("refusal")
         if refusal and not text:
             text = refusal
-        thinking = _reasoning(message)
         calls = message.get("tool_calls") or []
     else:
-        text, thinking, calls = choice.get("text") or "", _reasoning(choice), []
+        text, thinking = _text_and_thinking(choice, "text", notes)
+        calls = []
+    if markup and text:
+        splitter = ThinkSplitter()
+        answer, inband = splitter.feed(text)
+        rest, tail = splitter.close()
+        text, thinking = answer + rest, thinking + inband + tail
     out = _envelope(kind, model, clock.wall(), text, thinking, True)
     if calls:
         converted = openai_to_ollama_tool_calls(calls)
@@ -217,7 +236,7 @@ class StreamTranslator:
     ``done: true`` line carrying the counts and durations.
     """
 
-    def __init__(self, kind: Kind, model: str, clock: Clock) -> None:
+    def __init__(self, kind: Kind, model: str, clock: Clock, *, markup: bool = True) -> None:
         self.kind = kind
         self.model = model
         self.clock = clock
@@ -225,8 +244,10 @@ class StreamTranslator:
         self.usage: dict[str, Any] | None = None
         self.timings: dict[str, Any] | None = None
         self.finished = False  # [DONE] seen
-        self._calls: dict[int, dict[str, Any]] = {}
-        self._arguments: dict[int, list[str]] = {}
+        self.notes: list[str] = []  # what was dropped, for the debug log
+        self._calls = ToolCallAssembler()
+        self.markup = markup
+        self._splitter = ThinkSplitter() if markup else None
         self.final_metrics: dict[str, int] = {}
         self._text: list[str] = []
         self._thinking: list[str] = []
@@ -254,6 +275,10 @@ class StreamTranslator:
     def result(self, now: int) -> dict[str, Any]:
         """The single object a ``stream: false`` client gets, from what ``collect`` kept."""
         stamp = self.clock.wall()
+        if self._splitter is not None:
+            rest, tail = self._splitter.close()
+            self._text.append(rest)
+            self._thinking.append(tail)
         out = _envelope(self.kind, self.model, stamp, "".join(self._text), "".join(self._thinking), True)
         calls = self._assembled_calls()
         if calls:
@@ -297,14 +322,17 @@ class StreamTranslator:
         if choice.get("finish_reason"):
             self.finish_reason = choice["finish_reason"]
         if delta is None:  # completions chunk
+            text, thinking = _text_and_thinking(choice, "text", self.notes)
             delta = choice
-            text = choice.get("text") or ""
         else:
-            text = delta.get("content") or ""
-        thinking = _reasoning(delta)
+            text, thinking = _text_and_thinking(delta, "content", self.notes)
+        if self._splitter is not None and text:
+            text, inband = self._splitter.feed(text)
+            thinking += inband
         fragments = delta.get("tool_calls") or ()
-        for fragment in fragments:
-            self._merge_call(fragment)
+        if isinstance(fragments, list):
+            for fragment in fragments:
+                self._calls.feed(fragment)
         logprobs = openai_to_ollama_logprobs(choice.get("logprobs"))
         if text or thinking or logprobs or fragments:  # tool-call tokens are generated tokens too
             if not self.clock.first_token:
@@ -314,30 +342,8 @@ class StreamTranslator:
             return None
         return text, thinking, logprobs
 
-    def _merge_call(self, fragment: dict[str, Any]) -> None:
-        index = fragment.get("index", len(self._calls))
-        call = self._calls.setdefault(index, {"id": "", "function": {"name": "", "arguments": ""}})
-        if fragment.get("id"):
-            call["id"] = fragment["id"]
-        fn = fragment.get("function") or {}
-        name = fn.get("name")
-        if name and name != call["function"]["name"]:  # some servers repeat the whole name per fragment
-            call["function"]["name"] += name
-        args = fn.get("arguments")
-        # Argument pieces are joined once at the end: appending to a string in a dict copies it
-        # every time, quadratic in the number of pieces a backend chooses to send.
-        parts = self._arguments.setdefault(index, [])
-        if isinstance(args, dict):
-            parts[:] = [orjson.dumps(args).decode()]
-        elif args:
-            parts.append(args)
-
     def _assembled_calls(self) -> list[dict[str, Any]]:
-        for index, parts in self._arguments.items():
-            self._calls[index]["function"]["arguments"] = "".join(parts)
-        return (
-            openai_to_ollama_tool_calls([self._calls[i] for i in sorted(self._calls)]) if self._calls else []
-        )
+        return openai_to_ollama_tool_calls(self._calls.assembled()) if self._calls else []
 
     @property
     def complete(self) -> bool:
@@ -348,6 +354,10 @@ class StreamTranslator:
         """The closing chunks: assembled tool calls (if any), then the final ``done: true`` one."""
         chunks = []
         stamp = self.clock.wall()
+        if self._splitter is not None:
+            rest, tail = self._splitter.close()
+            if rest or tail:
+                chunks.append(_envelope(self.kind, self.model, stamp, rest, tail, False))
         calls = self._assembled_calls()
         if calls:
             out = _envelope(self.kind, self.model, stamp, "", "", False)

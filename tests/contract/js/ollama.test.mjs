@@ -73,7 +73,13 @@ test('embed', async () => {
 
 test('pull progress stream ends with success', async () => {
   const statuses = []
-  for await (const p of await ollama.pull({ model: 'test-model', stream: true })) statuses.push(p.status)
+  let percent = 0
+  for await (const p of await ollama.pull({ model: 'test-model', stream: true })) {
+    statuses.push(p.status)
+    // ollama-js's own pull example prints this for every line with a digest
+    if (p.digest) percent = Math.round((p.completed / p.total) * 100)
+  }
+  assert.equal(percent, 100)
   assert.equal(statuses[0], 'pulling manifest')
   assert.equal(statuses.at(-1), 'success')
   const single = await ollama.pull({ model: 'test-model' })
@@ -96,8 +102,14 @@ test('errors are ResponseError with status_code', async () => {
     assert.equal(err.status_code, 400)
     return true
   })
-  await assert.rejects(ollama.pull({ model: 'no-such-model', stream: true }), (err) => {
-    assert.equal(err.status_code, 404)
+  // As Ollama: a 200 stream ending with an error line (thrown while iterating), a 500 when not streamed
+  const progress = await ollama.pull({ model: 'no-such-model', stream: true })
+  await assert.rejects(async () => { for await (const part of progress) assert.notEqual(part.status, 'success') }, (err) => {
+    assert.match(err.message ?? err.error, /no-such-model/)
+    return true
+  })
+  await assert.rejects(ollama.pull({ model: 'no-such-model' }), (err) => {
+    assert.equal(err.status_code, 500)
     return true
   })
 })

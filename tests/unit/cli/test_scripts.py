@@ -44,12 +44,12 @@ log = pathlib.Path(os.environ["FAKE_LOG"])
 def say(text):
     with log.open("a") as f:
         f.write(text + "\\n")
-say(f"proxy {' '.join(sys.argv[1:])} url={os.environ.get('OPENAI_BASE_URL', '')}")
 def stop(signum, frame):
     say(f"proxy got {signal.Signals(signum).name}")
     sys.exit(0)
 signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, stop)
+say(f"proxy {' '.join(sys.argv[1:])} url={os.environ.get('OPENAI_BASE_URL', '')}")
 if os.environ.get("FAKE_PROXY_EXIT"):
     sys.exit(int(os.environ["FAKE_PROXY_EXIT"]))
 time.sleep(60)
@@ -114,6 +114,10 @@ def _start(repo: Path, *args: str, **env: str) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_the_demo_backend_stops_with_the_proxy_on_a_signal(repo: Path, sig: signal.Signals) -> None:
+    if sig == signal.SIGINT and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # Seen only when pytest itself is a background job of a non-interactive shell: the script
+        # never sees the SIGINT there, even with its disposition reset. A terminal's Ctrl-C works.
+        pytest.skip("SIGINT is ignored in this test process (a background job); run from a terminal")
     proc = _start(repo, "--port", "8080")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)

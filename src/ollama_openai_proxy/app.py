@@ -22,7 +22,7 @@ from ollama_openai_proxy.backends.client import BackendClient, close_all
 from ollama_openai_proxy.config import Settings, load_settings
 from ollama_openai_proxy.middleware import Endpoint, ProxyMiddleware, error_response
 from ollama_openai_proxy.observability import configure_logging, count_retry
-from ollama_openai_proxy.routes import inference, meta, models, openai
+from ollama_openai_proxy.routes import dialects, inference, meta, models, openai
 from ollama_openai_proxy.routes.common import context, json_response
 from ollama_openai_proxy.server import install_drain_on_signals
 from ollama_openai_proxy.state import ProxyState
@@ -64,13 +64,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.proxy = state
-    for module in (meta, models, inference, openai):
+    for module in (meta, models, inference, openai, dialects):
         app.include_router(module.router)
     _install_error_handlers(app)
     for client in clients:
         client.on_retry = lambda c, status: count_retry(c.name, status)
     app.add_middleware(
-        ProxyMiddleware, settings=settings, fast_routes=hot_routes(inference.router, openai.router)
+        ProxyMiddleware,
+        settings=settings,
+        fast_routes=hot_routes(inference.router, openai.router, dialects.router),
     )
     origins = cors_origins(settings.origins)
     app.add_middleware(
@@ -86,6 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "X-Requested-With",
             "OpenAI-Beta",
             "X-Request-ID",
+            "x-api-key",
+            "anthropic-version",
+            "anthropic-beta",
+            "anthropic-dangerous-direct-browser-access",
             "x-stainless-*",
         ],
         expose_headers=["X-Request-ID", "X-Ollama-Proxy-Ignored"],
@@ -102,6 +108,8 @@ HOT_PATHS = frozenset(
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/embeddings",
+        "/v1/messages",
+        "/v1/responses",
     }
 )
 

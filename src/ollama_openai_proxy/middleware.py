@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ollama_openai_proxy.config import Settings
 from ollama_openai_proxy.observability import IN_FLIGHT, RequestContext, access_log, record
+from ollama_openai_proxy.translate.anthropic.errors import anthropic_error
 from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body, redact
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -81,7 +82,7 @@ class ProxyMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        host = auth = request_id = ""
+        host = auth = api_key = request_id = ""
         length = -1
         for key, value in scope["headers"]:
             if key == b"host":
@@ -92,12 +93,14 @@ class ProxyMiddleware:
                 length = int(value) if value.isdigit() else -1
             elif key == b"x-request-id":
                 request_id = value.decode("latin-1")[:128]
+            elif key == b"x-api-key":  # the Anthropic SDKs' spelling of the key
+                api_key = value.decode("latin-1").strip()
         ctx = RequestContext(request_id or uuid.uuid4().hex, scope["method"], scope["path"])
         scope.setdefault("state", {})["ctx"] = ctx
         rid_header = (b"x-request-id", ctx.request_id.encode("latin-1"))
         IN_FLIGHT.inc()
         try:
-            refusal = self._refuse(ctx, host, auth, length, scope["path"])
+            refusal = self._refuse(ctx, host, auth, api_key, length, scope["path"])
             if refusal is not None:
                 await self._answer(send, ctx, *refusal, rid_header)
             else:
@@ -127,32 +130,31 @@ class ProxyMiddleware:
             )
 
     def _refuse(
-        self, ctx: RequestContext, host: str, auth: str, length: int, path: str
+        self, ctx: RequestContext, host: str, auth: str, api_key: str, length: int, path: str
     ) -> tuple[int, bytes] | None:
         if self.guard_host and not host_allowed(host):
             ctx.error = f"host {host!r} refused (DNS rebinding guard)"
             return 403, b""
         if path not in PUBLIC_PATHS:
-            bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+            bearer = (auth[7:].strip() if auth[:7].lower() == "bearer " else "") or api_key
             if self.forward_key:
                 if not bearer:
-                    return 401, orjson.dumps(
-                        {"error": "unauthorized: send your backend API key as Authorization: Bearer <key>"}
-                    )
+                    message = "unauthorized: send your backend API key as Authorization: Bearer <key>"
+                    return 401, refusal_body(path, 401, message)
                 ctx.client_key = bearer
             elif self.keys:
                 entry = self.keys.get(bearer)
                 if entry is None:
                     ctx.error = "missing or unknown API key"
-                    return 401, orjson.dumps(
-                        {"error": "unauthorized: missing or invalid API key (Authorization: Bearer <key>)"}
+                    message = (
+                        "unauthorized: missing or invalid API key (Authorization: Bearer <key> or x-api-key)"
                     )
+                    return 401, refusal_body(path, 401, message)
                 ctx.key_name, globs = entry
                 ctx.allowed_models = None if globs == ["*"] else globs
         if length > self.max_body:
-            return 413, orjson.dumps(
-                {"error": f"request body too large: {length} bytes, the limit is {self.max_body}"}
-            )
+            message = f"request body too large: {length} bytes, the limit is {self.max_body}"
+            return 413, refusal_body(path, 413, message)
         return None
 
     async def _answer(
@@ -320,6 +322,15 @@ def error_response(exc: ProxyError) -> Response:
         openai_error_body(exc.status, exc.message) if isinstance(exc, OpenAIError) else {"error": exc.message}
     )
     return Response(orjson.dumps(body), status_code=exc.status, media_type="application/json; charset=utf-8")
+
+
+def refusal_body(path: str, status: int, message: str) -> bytes:
+    """A refusal in the error shape of the dialect the path belongs to."""
+    if path.startswith("/v1/messages"):
+        return orjson.dumps(anthropic_error(status, message))
+    if path.startswith("/v1/"):
+        return orjson.dumps(openai_error_body(status, message))
+    return orjson.dumps({"error": message})
 
 
 def request_context(scope_state: dict[str, Any]) -> RequestContext | None:

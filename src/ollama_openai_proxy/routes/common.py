@@ -151,20 +151,8 @@ async def run_inference(
         client = info.backend.client
         headers = ignored_headers(breq.ignored)
         clock.sent = time.perf_counter_ns()
-        if not streaming and breq.payload.get("stream"):  # the profile streams for cancellability
-            stream = await client.stream(breq.endpoint, breq.payload, model=model, headers=auth)
-            clock.headers = time.perf_counter_ns()
-            out = await collect(stream, StreamTranslator(kind, model, clock))
-            ctx.prompt_tokens = out.get("prompt_eval_count", 0)
-            ctx.completion_tokens = out.get("eval_count", 0)
-            return json_response(out, headers=headers)
         if not streaming:
-            data = await client.request_json("POST", breq.endpoint, breq.payload, model=model, headers=auth)
-            if not isinstance(data, dict):
-                raise ProxyError(502, "backend returned an unexpected response")
-            out = completion_to_ollama(kind, model, data, clock, time.perf_counter_ns())
-            ctx.prompt_tokens = out.get("prompt_eval_count", 0)
-            ctx.completion_tokens = out.get("eval_count", 0)
+            out = await whole_answer(info, breq, kind, model, clock, ctx, auth)
             return json_response(out, headers=headers)
         stream = await client.stream(breq.endpoint, breq.payload, model=model, headers=auth)
         clock.headers = time.perf_counter_ns()
@@ -175,6 +163,31 @@ async def run_inference(
         return StreamingResponse(body, media_type=NDJSON_TYPE, headers=headers)
 
     return await with_fallback(ctx, route, call)
+
+
+async def whole_answer(
+    info: ModelInfo,
+    breq: BackendRequest,
+    kind: Kind,
+    model: str,
+    clock: Clock,
+    ctx: RequestContext,
+    auth: dict[str, str] | None,
+) -> dict[str, Any]:
+    """One backend call answered as the single final Ollama object (``stream: false``)."""
+    client = info.backend.client
+    if breq.payload.get("stream"):  # the profile streams for cancellability
+        stream = await client.stream(breq.endpoint, breq.payload, model=model, headers=auth)
+        clock.headers = time.perf_counter_ns()
+        out = await collect(stream, StreamTranslator(kind, model, clock))
+    else:
+        data = await client.request_json("POST", breq.endpoint, breq.payload, model=model, headers=auth)
+        if not isinstance(data, dict):
+            raise ProxyError(502, "backend returned an unexpected response")
+        out = completion_to_ollama(kind, model, data, clock, time.perf_counter_ns())
+    ctx.prompt_tokens = out.get("prompt_eval_count", 0)
+    ctx.completion_tokens = out.get("eval_count", 0)
+    return out
 
 
 async def collect(stream: BackendStream, translator: StreamTranslator) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from ollama_openai_proxy.protocol.ollama import (
     EmbedRequest,
     GenerateRequest,
     Message,
-    ThinkValue,
 )
+from ollama_openai_proxy.routes.chat_path import check_capabilities, ready_chat, route_chat
 from ollama_openai_proxy.routes.common import (
     backend_auth,
     context,
@@ -29,12 +29,12 @@ from ollama_openai_proxy.routes.common import (
     with_fallback,
 )
 from ollama_openai_proxy.state import get_state
-from ollama_openai_proxy.translate import keepalive, names
+from ollama_openai_proxy.translate import keepalive
 from ollama_openai_proxy.translate.embed import embed_request, embed_response, embeddings_request, vectors
 from ollama_openai_proxy.translate.errors import ProxyError, embed_model_not_found, model_not_found
 from ollama_openai_proxy.translate.request import BackendRequest, chat_request, generate_request
 from ollama_openai_proxy.translate.response import Clock, load_reply
-from ollama_openai_proxy.virtual.apply import apply_to_chat, apply_to_generate, generate_leading_messages
+from ollama_openai_proxy.virtual.apply import apply_to_generate, generate_leading_messages
 
 router = APIRouter()
 
@@ -42,19 +42,11 @@ router = APIRouter()
 @router.post("/api/chat")
 async def chat(request: Request) -> Response:
     clock = Clock(start=time.perf_counter_ns())
-    state = get_state(request)
     req = await parse(request, ChatRequest)
-    if not req.model:
-        raise ProxyError(400, "model is required")
-    keep = keepalive.seconds(req.keep_alive)
-    route = await find_route(request, req.model)
-    state.recent.touch(route.primary, keep)
+    route, keep = await route_chat(request, req)
     if not req.messages:
         return json_response(load_reply("chat", req.model, "unload" if keep == 0 else "load"))
-    images = any(m.images for m in req.messages)
-    check_capabilities(req.model, route.primary, "chat", bool(req.tools), req.think, images)
-    if route.chain:
-        req = apply_to_chat(req, route.chain)
+    req = ready_chat(req, route)
     build = partial(_chat, req)
     return await run_inference(request, "chat", req.model, route, build, clock, req.streaming)
 
@@ -76,23 +68,6 @@ async def generate(request: Request) -> Response:
         req = apply_to_generate(req, route.chain)
     build = partial(_generate, req, leading)
     return await run_inference(request, "generate", req.model, route, build, clock, req.streaming)
-
-
-def check_capabilities(
-    name: str, info: ModelInfo, kind: str, tools: bool, think: ThinkValue | None, images: bool
-) -> None:
-    """Refuse what the model cannot do, in Ollama's words, when its capabilities are really known."""
-    if not info.capabilities_known:
-        return
-    caps = info.capabilities
-    if "completion" not in caps:
-        raise ProxyError(400, f'"{name}" does not support {kind}')
-    if tools and "tools" not in caps:
-        raise ProxyError(400, f"{names.qualified(name)} does not support tools")
-    if think not in (None, False) and "thinking" not in caps:
-        raise ProxyError(400, f'"{name}" does not support thinking')
-    if images and "vision" not in caps:
-        raise ProxyError(400, f'"{name}" does not support images: the backend model has no vision input')
 
 
 def _chat(req: ChatRequest, info: ModelInfo) -> BackendRequest:

@@ -224,14 +224,19 @@ class StreamTranslator:
 
     def feed(self, data: str, now: int) -> list[bytes]:
         """One SSE ``data`` payload → zero or more NDJSON lines. Raises ProxyError on a backend error."""
+        out = self.chunk(data, now)
+        return [] if out is None else [line(out)]
+
+    def chunk(self, data: str, now: int) -> dict[str, Any] | None:
+        """One SSE ``data`` payload → the Ollama chunk it carries, if any (for the other dialects)."""
         parts = self._parse(data, now)
         if parts is None:
-            return []
+            return None
         text, thinking, logprobs = parts
         out = _envelope(self.kind, self.model, text, thinking, False)
         if logprobs:
             out["logprobs"] = logprobs
-        return [line(out)]
+        return out
 
     def collect(self, data: str, now: int) -> None:
         """Like ``feed`` but keeps the pieces, for a ``stream: false`` client served from a stream."""
@@ -328,7 +333,11 @@ class StreamTranslator:
 
     def finish(self, now: int) -> list[bytes]:
         """The closing lines: assembled tool calls (if any), then the final ``done: true`` object."""
-        lines = []
+        return [line(out) for out in self.finish_chunks(now)]
+
+    def finish_chunks(self, now: int) -> list[dict[str, Any]]:
+        """The closing chunks: assembled tool calls (if any), then the final ``done: true`` object."""
+        chunks = []
         calls = self._assembled_calls()
         if calls:
             out = _envelope(self.kind, self.model, "", "", False)
@@ -336,13 +345,13 @@ class StreamTranslator:
                 out["message"]["tool_calls"] = calls
             else:
                 out["tool_calls"] = calls
-            lines.append(line(out))
+            chunks.append(out)
         final = _envelope(self.kind, self.model, "", "", True)
         final["done_reason"] = done_reason(self.finish_reason)
         self.final_metrics = metrics(self.clock, now, self.usage, self.timings)
         final.update(self.final_metrics)
-        lines.append(line(final))
-        return lines
+        chunks.append(final)
+        return chunks
 
 
 def load_reply(kind: Kind, model: str, reason: Literal["load", "unload"]) -> dict[str, Any]:

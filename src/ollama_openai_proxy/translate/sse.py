@@ -7,6 +7,8 @@ token and must work on raw chunks from any transport; it follows the WHATWG pars
 
 from __future__ import annotations
 
+import orjson
+
 
 class SSEDecoder:
     """Feed raw bytes; get the ``data`` of each completed event, as text."""
@@ -47,3 +49,8 @@ class SSEDecoder:
     def close(self) -> list[str]:
         """End of input: an event not yet closed by a blank line still counts."""
         return self.feed(b"\n\n") if self._buffer or self._data else []
+
+
+def encode_event(name: str, data: object) -> bytes:
+    """One outgoing SSE event: its ``event:`` name and its JSON ``data:``."""
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"

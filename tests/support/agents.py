@@ -99,6 +99,8 @@ def run_claude(
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1",
     }
+    if max_tokens is not None:
+        env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(max_tokens)
     cmd = [str(CLAUDE), "-p", prompt, "--allowedTools", "Bash", "--output-format", "text"]
     if small:
         cmd += [

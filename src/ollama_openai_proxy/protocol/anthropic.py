@@ -65,7 +65,9 @@ ContentBlock = Annotated[
 
 
 class MessageParam(_Open):
-    role: Literal["user", "assistant"]
+    """A turn; Anthropic knows ``user`` and ``assistant``, Ollama passes any role on (clients send ``system``)."""
+
+    role: str
     content: str | list[ContentBlock]
 
 

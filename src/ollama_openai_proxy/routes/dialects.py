@@ -38,12 +38,18 @@ M = TypeVar("M", bound=BaseModel)
 Events = Callable[[dict[str, Any]], Iterable[Any]]
 
 
+_TYPE_STEPS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
 def _validated(model: type[M], data: dict[str, Any]) -> M:
+    """The request validated, or a 400 naming the field: the deepest error (the branch of a
+    union that came closest), its location without pydantic's type-branch steps."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
+        err = max(exc.errors(), key=lambda e: len(e["loc"]))
+        steps = [str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in _TYPE_STEPS))]
+        where = ".".join(steps)
         raise ProxyError(400, f"{where}: {err['msg']}" if where else str(err["msg"])) from None
 
 

@@ -119,13 +119,18 @@ def _tool(name: str, description: str | None, schema: dict[str, Any], kind: str 
 
 
 def _think(req: MessagesRequest) -> ThinkValue | None:
+    """``enabled`` → on (at ``output_config.effort`` when given), ``disabled`` → off, ``adaptive``
+    → the model's own default (so a model without thinking is not refused); no ``thinking`` → the
+    effort level when given."""
+    kind = req.thinking.type if req.thinking else None
+    if kind == "disabled":
+        return False
+    if kind == "adaptive":
+        return None
     effort = (req.output_config or {}).get("effort")
     if effort is not None:
         if effort not in THINK_LEVELS:
-            raise ProxyError(
-                400, f"invalid output_config.effort: {effort!r} (must be one of {', '.join(THINK_LEVELS)})"
-            )
+            levels = ", ".join(THINK_LEVELS)
+            raise ProxyError(400, f'invalid output_config.effort: "{effort}" (must be one of {levels})')
         return effort  # type: ignore[no-any-return]
-    if req.thinking is None:
-        return None
-    return req.thinking.type != "disabled"
+    return True if kind == "enabled" else None

@@ -175,7 +175,7 @@ def _think(req: ResponsesRequest) -> ThinkValue | None:
     if effort is None:
         return None
     if effort not in _EFFORT:
-        raise ProxyError(400, f"invalid reasoning.effort: {effort!r} (must be one of {', '.join(_EFFORT)})")
+        raise ProxyError(400, f'invalid reasoning.effort: "{effort}" (must be one of {", ".join(_EFFORT)})')
     return _EFFORT[effort]
 
 

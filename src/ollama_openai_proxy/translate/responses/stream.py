@@ -35,10 +35,9 @@ class ResponsesStream:
         self._ids = item_ids(response_id)
 
     def _event(self, name: str, data: dict[str, Any]) -> ResponsesEvent:
-        data["type"] = name
-        data["sequence_number"] = self._sequence
+        out = {"type": name, "sequence_number": self._sequence, **data}
         self._sequence += 1
-        return {"event": name, "data": data}
+        return {"event": name, "data": out}
 
     def _response(self, status: str) -> ResponseObject:
         out = response_object(self.response_id, self.created_at, self.model, self.settings, status)

@@ -7,17 +7,29 @@ from typing import Any
 
 import orjson
 
-from tests.support.fake_backend import Recorded, Reply, chat_completion, chunk, text_stream, usage
+from tests.support.fake_backend import Recorded, Reply, chat_completion, chunk, usage
 
 
-def _reply(body: dict[str, Any], content: str | None, calls: list[dict[str, Any]] | None) -> Reply:
+def answer(
+    body: dict[str, Any],
+    content: str | None,
+    calls: list[dict[str, Any]] | None = None,
+    reasoning: str | None = None,
+) -> Reply:
+    """One answer in the form the request asked for: a JSON completion, or an SSE stream (reasoning,
+    text, then each tool call in two argument fragments) when ``stream`` is set."""
     finish = "tool_calls" if calls else "stop"
     if not body.get("stream"):
-        return Reply(json=chat_completion(content, tool_calls=calls, finish=finish))
-    if not calls:
-        return Reply(events=text_stream(content or ""))
+        return Reply(json=chat_completion(content, tool_calls=calls, finish=finish, reasoning=reasoning))
     events: list[Any] = [chunk({"role": "assistant", "content": ""})]
-    for index, call in enumerate(calls):
+    if reasoning:
+        events.append(chunk({"reasoning_content": reasoning}))
+    if content:
+        events += [
+            chunk({"content": content[: len(content) // 2]}),
+            chunk({"content": content[len(content) // 2 :]}),
+        ]
+    for index, call in enumerate(calls or ()):
         fn = call["function"]
         head = {
             "index": index,
@@ -30,6 +42,14 @@ def _reply(body: dict[str, Any], content: str | None, calls: list[dict[str, Any]
     events.append(chunk({}, finish))
     events.append({"id": "c", "object": "chat.completion.chunk", "choices": [], "usage": usage()})
     return Reply(events=events)
+
+
+def function_call(call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": orjson.dumps(arguments).decode()},
+    }
 
 
 def tool_result(body: dict[str, Any]) -> str | None:
@@ -54,15 +74,10 @@ def tool_then_text(tool: str, arguments: dict[str, Any], final: str) -> Callable
         result = tool_result(body)
         if result is not None:
             last = result.strip().splitlines()[-1] if result.strip() else ""
-            return _reply(body, f"{final} {last}", None)
+            return answer(body, f"{final} {last}")
         names = {(t.get("function") or {}).get("name") for t in body.get("tools") or []}
         if tool in names:
-            call = {
-                "id": "call_agent_1",
-                "type": "function",
-                "function": {"name": tool, "arguments": orjson.dumps(arguments).decode()},
-            }
-            return _reply(body, None, [call])
-        return _reply(body, "ok", None)
+            return answer(body, None, [function_call("call_agent_1", tool, arguments)])
+        return answer(body, "ok")
 
     return handle

@@ -81,10 +81,11 @@ def run_claude(
     home: Path,
     *,
     small: bool = False,
+    max_tokens: int | None = None,
     timeout: float = 180,
 ) -> AgentRun:
     """``claude -p`` for one headless turn, Bash allowed; ``small`` trims the system prompt and the
-    tool list (for a backend with a small context window)."""
+    tool list (for a backend with a small context window); ``max_tokens`` caps each answer."""
     env = _base_env(home) | {
         "ANTHROPIC_BASE_URL": proxy_url,
         "ANTHROPIC_AUTH_TOKEN": "agent-key",

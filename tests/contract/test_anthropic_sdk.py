@@ -203,9 +203,12 @@ def test_error_after_the_stream_started(sdk: anthropic.Anthropic, fake: FakeBack
     events = answer({"stream": True}, "Hello there, friend.").events
     assert events is not None
     fake.enqueue("chat/completions", Reply(events=events, cut_after=3))
-    with pytest.raises(anthropic.APIStatusError) as failed, sdk.messages.stream(
-        model="test-model", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
-    ) as stream:
+    with (
+        pytest.raises(anthropic.APIStatusError) as failed,
+        sdk.messages.stream(
+            model="test-model", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+        ) as stream,
+    ):
         for _ in stream:
             pass
     assert "backend" in str(failed.value)

@@ -10,10 +10,20 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ollama_openai_proxy.backends.client import BackendStream
 from ollama_openai_proxy.middleware import model_allowed
-from ollama_openai_proxy.routes.common import backend_auth, context, find_route, json_response, read_json
+from ollama_openai_proxy.routes.common import (
+    backend_auth,
+    context,
+    find_route,
+    ignored_headers,
+    json_response,
+    read_json,
+)
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body, redact
+from ollama_openai_proxy.translate.openai_compat import StreamRenamer, apply_virtual, renamed
+from ollama_openai_proxy.translate.sse import SSEDecoder
 
 router = APIRouter()
 
@@ -42,12 +52,16 @@ async def get_model(model: str, request: Request) -> Response:
 
 
 async def _relay(request: Request, path: str) -> Response:
+    """Relay one /v1 call to the model's backend, as Ollama would answer it: a virtual model's SYSTEM,
+    MESSAGEs and PARAMETERs applied, the requested model name echoed in the answer."""
     try:
         payload = await read_json(request)
         name = payload.get("model")
         if not isinstance(name, str) or not name:
             raise ProxyError(400, "you must provide a model parameter")
-        info = (await find_route(request, name)).primary
+        route = await find_route(request, name)
+        info = route.primary
+        ignored = apply_virtual(payload, route.chain, info.profile, path) if route.chain else []
         payload["model"] = info.backend_id
         context(request).backend = info.backend.client.name
         stream = await info.backend.client.request_raw(
@@ -57,6 +71,7 @@ async def _relay(request: Request, path: str) -> Response:
         raise OpenAIError(exc.status, exc.message) from None
     response = stream.response
     headers = {k: v for k, v in response.headers.items() if k.lower() in _RELAYED_HEADERS}
+    headers.update(ignored_headers(ignored) or {})
     if response.content_type != "text/event-stream":
         try:
             body = b"".join([chunk async for chunk in stream.chunks()])
@@ -66,18 +81,41 @@ async def _relay(request: Request, path: str) -> Response:
             stream.close()
         if response.status >= 400:  # a backend may echo the proxy's key in its error: never relay it
             body = redact(body.decode("utf-8", "replace")).encode()
+        else:
+            body = renamed(body, name)
         return Response(body, status_code=response.status, headers=headers)
+    return StreamingResponse(_renamed_stream(stream, name), status_code=response.status, headers=headers)
 
-    async def relay() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in stream.chunks():
+
+async def _renamed_stream(stream: BackendStream, name: str) -> AsyncIterator[bytes]:
+    """The backend's SSE stream with the requested model name; relayed byte for byte from the first
+    event on when the backend already echoes that name."""
+    renamer = StreamRenamer(name)
+    decoder = SSEDecoder()
+    held: list[bytes] = []  # raw chunks read before the first event decided the mode
+    try:
+        async for chunk in stream.chunks():
+            if renamer.same:
                 yield chunk
-        except ProxyError as exc:  # the stream broke: say so in SSE, then stop
-            yield b"data: " + orjson.dumps(openai_error_body(exc.status, exc.message)) + b"\n\n"
-        finally:
-            stream.close()
-
-    return StreamingResponse(relay(), status_code=response.status, headers=headers)
+                continue
+            events = decoder.feed(chunk)
+            if renamer.same is None:
+                held.append(chunk)
+                if not events:
+                    continue
+                first = renamer.event(events[0])
+                if renamer.same:
+                    yield b"".join(held)
+                    continue
+                yield first + b"".join([renamer.event(e) for e in events[1:]])
+                continue
+            yield b"".join([renamer.event(e) for e in events])
+        for data in decoder.close() if not renamer.same else ():
+            yield renamer.event(data)
+    except ProxyError as exc:  # the stream broke: say so in SSE, then stop
+        yield b"data: " + orjson.dumps(openai_error_body(exc.status, exc.message)) + b"\n\n"
+    finally:
+        stream.close()
 
 
 @router.post("/v1/chat/completions")

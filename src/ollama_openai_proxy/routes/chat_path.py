@@ -56,8 +56,14 @@ async def route_chat(request: Request, req: ChatRequest) -> tuple[Route, float |
     return route, keep
 
 
-def ready_chat(req: ChatRequest, route: Route) -> ChatRequest:
-    """Capabilities checked, then the virtual model's SYSTEM, MESSAGE and PARAMETER lines applied."""
+def ready_chat(req: ChatRequest, route: Route, *, relax_think: bool = False) -> ChatRequest:
+    """Capabilities checked, then the virtual model's SYSTEM, MESSAGE and PARAMETER lines applied.
+    ``relax_think``: a thinking request to a model known not to think is dropped, not refused
+    (as Ollama does for the Anthropic dialect, whose clients ask for thinking by default)."""
+    info = route.primary
+    cannot_think = info.capabilities_known and "thinking" not in info.capabilities
+    if relax_think and cannot_think and req.think not in (None, False):
+        req = req.model_copy(update={"think": None})
     images = any(m.images for m in req.messages or ())
     check_capabilities(req.model, route.primary, "chat", bool(req.tools), req.think, images)
     return apply_to_chat(req, route.chain) if route.chain else req
@@ -72,13 +78,15 @@ class ChatOutcome:
     ignored: list[str] = field(default_factory=list)
 
 
-async def serve_chat(request: Request, req: ChatRequest, clock: Clock) -> ChatOutcome:
+async def serve_chat(
+    request: Request, req: ChatRequest, clock: Clock, *, relax_think: bool = False
+) -> ChatOutcome:
     """Run one chat request as ``/api/chat`` does. Failures before any byte raise ProxyError (after
     the fallbacks); failures once streaming raise ProxyError from the chunk iterator."""
     route, _ = await route_chat(request, req)
     if not req.messages:
         raise ProxyError(400, "at least one message is required")
-    req = ready_chat(req, route)
+    req = ready_chat(req, route, relax_think=relax_think)
     ctx = context(request)
     auth = backend_auth(request)
     model = req.model

@@ -79,7 +79,7 @@ async def messages(request: Request) -> Response:
     ctx = context(request)
     try:
         req = _validated(MessagesRequest, await read_json(request))
-        outcome = await serve_chat(request, anthropic_to_ollama(req), clock)
+        outcome = await serve_chat(request, anthropic_to_ollama(req), clock, relax_think=True)
     except ProxyError as exc:
         ctx.error = exc.message
         return json_response(anthropic_error(exc.status, exc.message, ctx.request_id), status=exc.status)

@@ -1,4 +1,4 @@
-"""Liveness and identity: ``/``, ``/api/version`` and ``/health``."""
+"""Liveness and identity: ``/``, ``/api/version``, ``/api/status``, ``/health``, ``/ready`` and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ async def root() -> Response:
 async def version(request: Request) -> Response:
     reported = get_state(request).settings.reported_version or OLLAMA_COMPAT_VERSION
     return json_response({"version": reported})
+
+
+@router.get("/api/status")
+async def status() -> Response:
+    """Ollama's cloud switch. This server offers no Ollama cloud models: cloud is off, by its own
+    configuration."""
+    return json_response({"cloud": {"disabled": True, "source": "config"}})
 
 
 @get_and_head(router, "/health")

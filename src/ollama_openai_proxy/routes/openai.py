@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -131,3 +132,53 @@ async def completions(request: Request) -> Response:
 @router.post("/v1/embeddings")
 async def openai_embeddings(request: Request) -> Response:
     return await _relay(request, "embeddings")
+
+
+@router.post("/v1/audio/transcriptions")
+async def transcriptions(request: Request) -> Response:
+    """Multipart audio relayed to the model's backend (OpenAI, vLLM and whisper servers serve it),
+    with the model named as the backend knows it; a backend without the route is a clear 501."""
+    try:
+        try:
+            form = await request.form()
+        except (AssertionError, ValueError) as exc:  # not multipart, or malformed
+            raise ProxyError(400, f"expected a multipart/form-data body with model and file: {exc}") from None
+        name = form.get("model")
+        upload = form.get("file")
+        if not isinstance(name, str) or not name:
+            raise ProxyError(400, "you must provide a model parameter")
+        if upload is None or isinstance(upload, str):
+            raise ProxyError(400, "you must provide an audio file (the file field)")
+        info = (await find_route(request, name)).primary
+        context(request).backend = info.backend.client.name
+        writer = aiohttp.MultipartWriter("form-data")
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                part = writer.append(info.backend_id if key == "model" else value)
+                part.set_content_disposition("form-data", name=key)
+            else:
+                data = await value.read()
+                part = writer.append(data, {"Content-Type": value.content_type or "application/octet-stream"})
+                part.set_content_disposition("form-data", name=key, filename=value.filename or "audio")
+        body = await writer.as_bytes()
+        headers = {
+            "Content-Type": f"multipart/form-data; boundary={writer.boundary}",
+            **(backend_auth(request) or {}),
+        }
+        stream = await info.backend.client.request_raw("POST", "audio/transcriptions", body, headers=headers)
+        try:
+            answer = b"".join([chunk async for chunk in stream.chunks()])
+        finally:
+            stream.close()
+        status = stream.response.status
+        if status in (404, 405):
+            raise ProxyError(
+                501,
+                f"backend {info.backend.client.name} does not serve /v1/audio/transcriptions (HTTP {status})",
+            )
+    except ProxyError as exc:
+        raise OpenAIError(exc.status, exc.message) from None
+    if status >= 400:
+        answer = redact(answer.decode("utf-8", "replace")).encode()
+    relayed = {k: v for k, v in stream.response.headers.items() if k.lower() in _RELAYED_HEADERS}
+    return Response(answer, status_code=status, headers=relayed)

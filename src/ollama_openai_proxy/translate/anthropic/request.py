@@ -119,18 +119,16 @@ def _tool(name: str, description: str | None, schema: dict[str, Any], kind: str 
 
 
 def _think(req: MessagesRequest) -> ThinkValue | None:
-    """``enabled`` → on (at ``output_config.effort`` when given), ``disabled`` → off, ``adaptive``
-    → the model's own default (so a model without thinking is not refused); no ``thinking`` → the
-    effort level when given."""
+    """``disabled`` → off; ``enabled`` or ``adaptive`` → on, at ``output_config.effort`` when given
+    (a model that cannot think is then not refused: see ``chat_path.ready_chat``); no ``thinking``
+    → the effort level when given, else the model's default."""
     kind = req.thinking.type if req.thinking else None
     if kind == "disabled":
         return False
-    if kind == "adaptive":
-        return None
     effort = (req.output_config or {}).get("effort")
     if effort is not None:
         if effort not in THINK_LEVELS:
             levels = ", ".join(THINK_LEVELS)
             raise ProxyError(400, f'invalid output_config.effort: "{effort}" (must be one of {levels})')
         return effort  # type: ignore[no-any-return]
-    return True if kind == "enabled" else None
+    return True if kind is not None else None

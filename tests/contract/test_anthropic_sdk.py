@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.conftest import ServedProxy
-from tests.support.agent_script import answer, function_call
-from tests.support.fake_backend import FakeBackend, Recorded, Reply
+from tests.support.agent_script import answer, answer_every_chat, function_call
+from tests.support.fake_backend import FakeBackend, Reply
 
 WEATHER = {
     "name": "get_weather",
@@ -26,22 +26,8 @@ def sdk(proxy: ServedProxy) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=proxy.url, api_key="unused", max_retries=0, timeout=30)
 
 
-def _script(
-    fake: FakeBackend,
-    content: str | None,
-    calls: list[dict[str, object]] | None = None,
-    reasoning: str | None = None,
-) -> None:
-    def handle(rec: Recorded) -> Reply | None:
-        if rec.path.endswith("chat/completions") and isinstance(rec.body, dict):
-            return answer(rec.body, content, calls, reasoning)
-        return None
-
-    fake.handler = handle
-
-
 def test_text_non_streamed(sdk: anthropic.Anthropic, fake: FakeBackend) -> None:
-    _script(fake, "Hello there.")
+    answer_every_chat(fake, "Hello there.")
     message = sdk.messages.create(
         model="test-model",
         max_tokens=64,
@@ -66,7 +52,7 @@ def test_text_non_streamed(sdk: anthropic.Anthropic, fake: FakeBackend) -> None:
 
 
 def test_streamed_thinking_then_text(sdk: anthropic.Anthropic, fake: FakeBackend) -> None:
-    _script(fake, "The answer.", reasoning="Let me think.")
+    answer_every_chat(fake, "The answer.", reasoning="Let me think.")
     with sdk.messages.stream(
         model="test-model",
         max_tokens=64,
@@ -91,7 +77,7 @@ def test_tool_use_round_trip(sdk: anthropic.Anthropic, fake: FakeBackend) -> Non
         function_call("call_p", "get_weather", {"city": "Paris"}),
         function_call("call_r", "get_weather", {"city": "Rome"}),
     ]
-    _script(fake, "Checking.", calls)
+    answer_every_chat(fake, "Checking.", calls)
     with sdk.messages.stream(
         model="test-model",
         max_tokens=64,
@@ -118,7 +104,7 @@ def test_tool_use_round_trip(sdk: anthropic.Anthropic, fake: FakeBackend) -> Non
         }
     ]
 
-    _script(fake, "Paris 18C, Rome 21C.")
+    answer_every_chat(fake, "Paris 18C, Rome 21C.")
     second = sdk.messages.create(
         model="test-model",
         max_tokens=64,
@@ -155,7 +141,7 @@ def test_tool_use_round_trip(sdk: anthropic.Anthropic, fake: FakeBackend) -> Non
 
 
 def test_image_block(sdk: anthropic.Anthropic, fake: FakeBackend) -> None:
-    _script(fake, "A dot.")
+    answer_every_chat(fake, "A dot.")
     png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
     sdk.messages.create(
         model="test-model",
@@ -229,7 +215,7 @@ def test_virtual_model_system_and_parameters(
         },
     )
     assert created.status_code == 200, created.text
-    _script(fake, "Arr.")
+    answer_every_chat(fake, "Arr.")
     sdk = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
     message = sdk.messages.create(
         model="pirate", max_tokens=32, messages=[{"role": "user", "content": "Who are you?"}]

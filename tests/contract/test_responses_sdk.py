@@ -11,8 +11,8 @@ import openai
 import pytest
 
 from tests.conftest import ServedProxy
-from tests.support.agent_script import answer, function_call
-from tests.support.fake_backend import FakeBackend, Recorded, Reply
+from tests.support.agent_script import answer, answer_every_chat, function_call
+from tests.support.fake_backend import FakeBackend, Reply
 
 WEATHER = {
     "type": "function",
@@ -27,22 +27,8 @@ def sdk(proxy: ServedProxy) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{proxy.url}/v1", api_key="unused", max_retries=0, timeout=30)
 
 
-def _script(
-    fake: FakeBackend,
-    content: str | None,
-    calls: list[dict[str, object]] | None = None,
-    reasoning: str | None = None,
-) -> None:
-    def handle(rec: Recorded) -> Reply | None:
-        if rec.path.endswith("chat/completions") and isinstance(rec.body, dict):
-            return answer(rec.body, content, calls, reasoning)
-        return None
-
-    fake.handler = handle
-
-
 def test_text_non_streamed(sdk: openai.OpenAI, fake: FakeBackend) -> None:
-    _script(fake, "Hello there.")
+    answer_every_chat(fake, "Hello there.")
     response = sdk.responses.create(
         model="test-model", instructions="Be brief.", input="hi", max_output_tokens=64, temperature=0.25
     )
@@ -65,7 +51,7 @@ def test_text_non_streamed(sdk: openai.OpenAI, fake: FakeBackend) -> None:
 
 
 def test_streamed_reasoning_then_text(sdk: openai.OpenAI, fake: FakeBackend) -> None:
-    _script(fake, "The answer.", reasoning="Let me think.")
+    answer_every_chat(fake, "The answer.", reasoning="Let me think.")
     with sdk.responses.stream(model="test-model", input="why?", reasoning={"effort": "high"}) as stream:
         events = list(stream)
         final = stream.get_final_response()
@@ -87,7 +73,7 @@ def test_function_call_round_trip(sdk: openai.OpenAI, fake: FakeBackend) -> None
         function_call("call_p", "get_weather", {"city": "Paris"}),
         function_call("call_r", "get_weather", {"city": "Rome"}),
     ]
-    _script(fake, None, calls)
+    answer_every_chat(fake, None, calls)
     with sdk.responses.stream(
         model="test-model", input="Weather in Paris and Rome?", tools=[WEATHER]
     ) as stream:  # type: ignore[list-item]
@@ -109,7 +95,7 @@ def test_function_call_round_trip(sdk: openai.OpenAI, fake: FakeBackend) -> None
         }
     ]
 
-    _script(fake, "Paris 18C, Rome 21C.")
+    answer_every_chat(fake, "Paris 18C, Rome 21C.")
     second = sdk.responses.create(
         model="test-model",
         tools=[WEATHER],  # type: ignore[list-item]
@@ -134,7 +120,7 @@ def test_function_call_round_trip(sdk: openai.OpenAI, fake: FakeBackend) -> None
 
 
 def test_json_schema_format(sdk: openai.OpenAI, fake: FakeBackend) -> None:
-    _script(fake, '{"a": 1}')
+    answer_every_chat(fake, '{"a": 1}')
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
     response = sdk.responses.create(
         model="test-model",
@@ -192,7 +178,7 @@ def test_virtual_model_system_and_parameters(
         },
     )
     assert created.status_code == 200, created.text
-    _script(fake, "Arr.")
+    answer_every_chat(fake, "Arr.")
     sdk = openai.OpenAI(base_url=f"{served.url}/v1", api_key="unused", max_retries=0)
     response = sdk.responses.create(model="pirate", input="Who are you?")
     assert response.model == "pirate"

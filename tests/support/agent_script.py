@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from tests.support.fake_backend import Recorded, Reply, chat_completion, chunk, usage
+from tests.support.fake_backend import FakeBackend, Recorded, Reply, chat_completion, chunk, usage
 
 
 def answer(
@@ -81,3 +81,19 @@ def tool_then_text(tool: str, arguments: dict[str, Any], final: str) -> Callable
         return answer(body, "ok")
 
     return handle
+
+
+def answer_every_chat(
+    fake: FakeBackend,
+    content: str | None,
+    calls: list[dict[str, Any]] | None = None,
+    reasoning: str | None = None,
+) -> None:
+    """Script ``fake`` to answer every chat call with this content, tool calls and reasoning."""
+
+    def handle(rec: Recorded) -> Reply | None:
+        if rec.path.endswith("chat/completions") and isinstance(rec.body, dict):
+            return answer(rec.body, content, calls, reasoning)
+        return None
+
+    fake.handler = handle

@@ -30,22 +30,26 @@ CODEX = JS_DIR / "node_modules" / ".bin" / "codex"
 DEAD_PROXY = "http://127.0.0.1:9"
 
 
-def install() -> Path:
-    """``npm ci`` once: skipped while node_modules matches package-lock.json."""
-    marker = JS_DIR / "node_modules" / ".ci-stamp"
-    lock = (JS_DIR / "package-lock.json").read_bytes()
+def npm_ci(folder: Path, timeout: float = 600) -> Path:
+    """``npm ci`` in ``folder`` once: skipped while node_modules matches package-lock.json."""
+    marker = folder / "node_modules" / ".ci-stamp"
+    lock = (folder / "package-lock.json").read_bytes()
     if not (marker.exists() and marker.read_bytes() == lock):
         done = subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
+            cwd=folder,
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=timeout,
             check=False,
         )
         assert done.returncode == 0, done.stdout + done.stderr
         marker.write_bytes(lock)
-    return JS_DIR
+    return folder
+
+
+def install() -> Path:
+    return npm_ci(JS_DIR)
 
 
 def _base_env(home: Path) -> dict[str, str]:
@@ -60,6 +64,20 @@ def _base_env(home: Path) -> dict[str, str]:
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }
+
+
+def _run(cmd: list[str], workdir: Path, env: dict[str, str], timeout: float) -> AgentRun:
+    done = subprocess.run(
+        cmd,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    return AgentRun(done.returncode, done.stdout, done.stderr)
 
 
 @dataclass
@@ -110,17 +128,7 @@ def run_claude(
             "--system-prompt",
             "You are a terse assistant. Use the Bash tool when asked to run a command.",
         ]
-    done = subprocess.run(
-        cmd,
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    return AgentRun(done.returncode, done.stdout, done.stderr)
+    return _run(cmd, workdir, env, timeout)
 
 
 def run_codex(
@@ -141,14 +149,4 @@ def run_codex(
     )
     env = _base_env(home) | {"CODEX_HOME": str(codex_home)}
     cmd = [str(CODEX), "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", prompt]
-    done = subprocess.run(
-        cmd,
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    return AgentRun(done.returncode, done.stdout, done.stderr)
+    return _run(cmd, workdir, env, timeout)

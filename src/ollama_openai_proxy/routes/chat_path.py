@@ -19,7 +19,14 @@ from ollama_openai_proxy.backends.catalog import ModelInfo, Route
 from ollama_openai_proxy.backends.client import BackendStream
 from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.protocol.ollama import ChatRequest, ThinkValue
-from ollama_openai_proxy.routes.common import backend_auth, context, find_route, whole_answer, with_fallback
+from ollama_openai_proxy.routes.common import (
+    backend_auth,
+    context,
+    find_route,
+    record_stream,
+    whole_answer,
+    with_fallback,
+)
 from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate import keepalive, names
 from ollama_openai_proxy.translate.errors import ProxyError
@@ -74,7 +81,7 @@ class ChatOutcome:
     """What the chat path produced: one whole answer, or a stream of chunks (already connected)."""
 
     whole: dict[str, Any] | None = None
-    chunks: AsyncIterator[dict[str, Any]] | None = None
+    chunks: AsyncIterator[list[dict[str, Any]]] | None = None  # one list per backend read
     ignored: list[str] = field(default_factory=list)
 
 
@@ -106,7 +113,7 @@ async def serve_chat(
         clock.sent = time.perf_counter_ns()
         stream = await info.backend.client.stream(breq.endpoint, breq.payload, model=model, headers=auth)
         clock.headers = time.perf_counter_ns()
-        chunks = ollama_chunks(stream, StreamTranslator("chat", model, clock), ctx)
+        chunks = ollama_chunks(stream, StreamTranslator("chat", model, clock, stamped=False), ctx)
         return ChatOutcome(chunks=chunks, ignored=breq.ignored)
 
     return await with_fallback(ctx, route, connect)
@@ -114,39 +121,37 @@ async def serve_chat(
 
 async def ollama_chunks(
     stream: BackendStream, translator: StreamTranslator, ctx: RequestContext
-) -> AsyncIterator[dict[str, Any]]:
-    """One backend stream as Ollama chat chunks, the last one ``done: true``; ProxyError on failure."""
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """One backend stream as Ollama chat chunks, one list per backend read (so a dialect writes them
+    in one go), the last chunk ``done: true``; ProxyError on failure."""
     decoder = SSEDecoder()
     clock = time.perf_counter_ns
+    chunk = translator.chunk
     try:
         if stream.response.content_type == "application/json":  # the backend ignored stream: true
             try:
-                data = orjson.loads(b"".join([chunk async for chunk in stream.chunks()]))
+                data = orjson.loads(b"".join([raw async for raw in stream.chunks()]))
             except orjson.JSONDecodeError:
                 raise ProxyError(502, "backend returned invalid JSON") from None
             if not isinstance(data, dict):
                 raise ProxyError(502, "backend returned an unexpected response")
-            yield completion_to_ollama("chat", translator.model, data, translator.clock, clock())
+            yield [completion_to_ollama("chat", translator.model, data, translator.clock, clock())]
             return
         async for raw in stream.chunks():
-            for data in decoder.feed(raw):
-                out = translator.chunk(data, clock())
-                if out is not None:
-                    yield out
+            now = clock()
+            batch = [out for data in decoder.feed(raw) if (out := chunk(data, now)) is not None]
+            if batch:
+                yield batch
             if translator.finished:
                 break
         else:
-            for data in decoder.close():
-                out = translator.chunk(data, clock())
-                if out is not None:
-                    yield out
+            now = clock()
+            batch = [out for data in decoder.close() if (out := chunk(data, now)) is not None]
+            if batch:
+                yield batch
         if not translator.complete:
             raise ProxyError(502, "backend closed the stream before it finished")
-        for out in translator.finish_chunks(clock()):
-            yield out
+        yield translator.finish_chunks(clock())
     finally:
         stream.close()
-        first = translator.clock.first_token
-        ctx.ttft_ns = first - translator.clock.start if first else 0
-        ctx.prompt_tokens = translator.final_metrics.get("prompt_eval_count", 0)
-        ctx.completion_tokens = translator.final_metrics.get("eval_count", 0)
+        record_stream(translator, ctx)

@@ -275,7 +275,12 @@ async def ndjson_lines(
         yield b"".join(pending) + error_line(ctx.error)
     finally:
         stream.close()
-        first = translator.clock.first_token
-        ctx.ttft_ns = first - translator.clock.start if first else 0
-        ctx.prompt_tokens = translator.final_metrics.get("prompt_eval_count", 0)
-        ctx.completion_tokens = translator.final_metrics.get("eval_count", 0)
+        record_stream(translator, ctx)
+
+
+def record_stream(translator: StreamTranslator, ctx: RequestContext) -> None:
+    """A finished stream's time to first token and token counts, for the access log and metrics."""
+    first = translator.clock.first_token
+    ctx.ttft_ns = first - translator.clock.start if first else 0
+    ctx.prompt_tokens = translator.final_metrics.get("prompt_eval_count", 0)
+    ctx.completion_tokens = translator.final_metrics.get("eval_count", 0)

@@ -54,15 +54,18 @@ def _validated(model: type[M], data: dict[str, Any]) -> M:
 
 
 async def _sse(
-    chunks: AsyncIterator[dict[str, Any]],
+    batches: AsyncIterator[list[dict[str, Any]]],
     feed: Events,
     fail: Callable[[int, str], Iterable[Any]],
     ctx: RequestContext,
 ) -> AsyncIterator[bytes]:
-    """Ollama chunks rendered as a dialect's SSE events; a failure ends the stream with its error event."""
+    """Ollama chunks rendered as a dialect's SSE events, one write per backend read; a failure ends
+    the stream with the dialect's error event."""
     try:
-        async for chunk in chunks:
-            yield b"".join([encode_event(e["event"], e["data"]) for e in feed(chunk)])
+        async for batch in batches:
+            out = b"".join([encode_event(e["event"], e["data"]) for chunk in batch for e in feed(chunk)])
+            if out:
+                yield out
     except ProxyError as exc:
         log.warning("stream ended with an error: %s", exc.message)
         ctx.error = exc.message

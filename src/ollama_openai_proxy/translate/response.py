@@ -151,11 +151,15 @@ def error_line(message: str) -> bytes:
     return orjson.dumps({"error": message}) + b"\n"
 
 
-def _envelope(kind: Kind, model: str, text: str, thinking: str, done: bool) -> dict[str, Any]:
+def _envelope(
+    kind: Kind, model: str, text: str, thinking: str, done: bool, stamped: bool = True
+) -> dict[str, Any]:
     if kind == "chat":
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if thinking:
             message["thinking"] = thinking
+        if not stamped:  # for the other dialects, which have no use for created_at
+            return {"model": model, "message": message, "done": done}
         return {"model": model, "created_at": now_rfc3339(), "message": message, "done": done}
     out: dict[str, Any] = {"model": model, "created_at": now_rfc3339(), "response": text}
     if thinking:
@@ -208,10 +212,11 @@ class StreamTranslator:
     ``done: true`` line carrying the counts and durations.
     """
 
-    def __init__(self, kind: Kind, model: str, clock: Clock) -> None:
+    def __init__(self, kind: Kind, model: str, clock: Clock, *, stamped: bool = True) -> None:
         self.kind = kind
         self.model = model
         self.clock = clock
+        self.stamped = stamped  # chunks carry created_at (Ollama's own dialect)
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
         self.timings: dict[str, Any] | None = None
@@ -233,7 +238,7 @@ class StreamTranslator:
         if parts is None:
             return None
         text, thinking, logprobs = parts
-        out = _envelope(self.kind, self.model, text, thinking, False)
+        out = _envelope(self.kind, self.model, text, thinking, False, self.stamped)
         if logprobs:
             out["logprobs"] = logprobs
         return out

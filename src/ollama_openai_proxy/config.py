@@ -35,10 +35,12 @@ class Timeouts(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    connect: float = Field(10.0, gt=0)
-    first_byte: float = Field(300.0, gt=0)  # until the response headers arrive
-    idle: float = Field(300.0, gt=0)  # longest gap between two streamed chunks
-    total: float | None = Field(None, gt=0)  # the whole call, streaming included
+    # Numbers and switches in the file are strict (here and below): `connect: true` or `retries: yes`
+    # is a mistake, not 1.
+    connect: float = Field(10.0, gt=0, strict=True)
+    first_byte: float = Field(300.0, gt=0, strict=True)  # until the response headers arrive
+    idle: float = Field(300.0, gt=0, strict=True)  # longest gap between two streamed chunks
+    total: float | None = Field(None, gt=0, strict=True)  # the whole call, streaming included
 
 
 class BackendConfig(BaseModel):
@@ -57,9 +59,9 @@ class BackendConfig(BaseModel):
     # What the backend serves: globs over its /v1/models listing ("*" = everything it lists);
     # names without wildcards are served even when the backend does not list them.
     models: list[str] = Field(default_factory=lambda: ["*"])
-    max_concurrency: int | None = Field(None, gt=0)  # requests in flight; more wait in a queue
-    max_queue: int = Field(256, ge=0)  # waiting beyond this is refused at once with 503
-    retries: int = Field(2, ge=0, le=10)  # per request, before any byte reached the client
+    max_concurrency: int | None = Field(None, gt=0, strict=True)  # requests in flight; more wait in a queue
+    max_queue: int = Field(256, ge=0, strict=True)  # waiting beyond this is refused at once with 503
+    retries: int = Field(2, ge=0, le=10, strict=True)  # per request, before any byte reached the client
 
     @field_validator("base_url")
     @classmethod
@@ -88,7 +90,7 @@ class ModelOverride(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    context_length: int | None = Field(None, gt=0)
+    context_length: int | None = Field(None, gt=0, strict=True)
     capabilities: list[Capability] | None = None
 
 
@@ -116,7 +118,7 @@ class AuthConfig(BaseModel):
 
     keys: list[ApiKey] = Field(default_factory=list)
     # Send each client's own bearer key to the backend instead of the configured one.
-    forward_client_key: bool = False
+    forward_client_key: bool = Field(False, strict=True)
 
 
 class FileConfig(BaseModel):
@@ -130,6 +132,14 @@ class FileConfig(BaseModel):
     models: dict[str, ModelOverride] = Field(default_factory=dict)
     expose: Exposure = Field(default_factory=Exposure)
     virtual_models: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, value: Any) -> Any:
+        # A section left empty (``aliases:`` with every entry commented out) reads as null: none.
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if v is not None or k == "backends"}
+        return value
 
     @field_validator("aliases", mode="before")
     @classmethod
@@ -192,7 +202,11 @@ class Settings(BaseSettings):
     """Everything the proxy reads from its environment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="OLLAMA_PROXY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="OLLAMA_PROXY_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # VAR= means unset, as in most tools
+        extra="ignore",
     )
 
     openai_base_url: str | None = Field(
@@ -210,7 +224,8 @@ class Settings(BaseSettings):
     models_ttl: float = Field(30.0, ge=0)
     reported_version: str | None = None
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    log_format: Literal["json", "text"] = "json"
+    # auto: readable text when stderr is a terminal, JSON lines otherwise (files, containers, journald).
+    log_format: Literal["auto", "json", "text"] = "auto"
     # Adds each request's body (first 4 KiB, keys redacted) to its access-log line. Off by default:
     # prompts are private.
     log_bodies: bool = False
@@ -312,13 +327,21 @@ def read_config_file(path: Path) -> FileConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: the configuration file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        problem = getattr(exc, "problem", None) or exc
+        raise ConfigError(f"{path}{line}: not valid YAML: {_one_line(problem)}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the configuration file must be a mapping with a 'backends' list")
-    if any("api_key" in b for b in raw.get("backends") or [] if isinstance(b, dict)):
+        raise ConfigError(
+            f"{path}: the configuration file must be a mapping with a 'backends' list (got {_kind(raw)})"
+        )
+    backends = raw.get("backends")
+    if isinstance(backends, list) and any(isinstance(b, dict) and "api_key" in b for b in backends):
         raise ConfigError(
             f"{path}: backends[].api_key: secrets do not belong in the file; "
             "put the key in an environment variable and name it with api_key_env"
@@ -326,12 +349,48 @@ def read_config_file(path: Path) -> FileConfig:
     try:
         return FileConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
+    except RecursionError:  # a YAML anchor that contains itself
+        raise ConfigError(
+            f"{path}: the configuration nests too deeply (a YAML alias that refers to itself?)"
+        ) from None
+
+
+def describe_validation_error(exc: ValidationError, name: str | None = None, show_input: bool = True) -> str:
+    """Pydantic's first error as ``key.path[0]: what is wrong (got …)``, with a count of any others.
+
+    ``name`` replaces the location (an environment variable); ``show_input`` is off for secrets."""
+    errors = exc.errors()
+    first = errors[0]
+    where = name or "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    else:
         msg = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            msg = "unknown key"
-        raise ConfigError(f"{path}: {where or 'top level'}: {msg}") from None
+        value = first.get("input")
+        if show_input and "headers" not in first["loc"] and first["type"] not in ("missing", "value_error"):
+            msg += f" (got {_kind(value)})"
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{where or 'top level'}: {_one_line(msg)}{more}"
+
+
+def _kind(value: Any) -> str:
+    """A short description of a value for an error message: scalars shown, containers named."""
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    if isinstance(value, list | tuple | set):
+        return "a list" if value else "an empty list"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+    if isinstance(value, bool | int | float):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 def _check_virtual_models(settings: Settings) -> None:
@@ -348,21 +407,42 @@ def _check_virtual_models(settings: Settings) -> None:
 
 def load_settings() -> Settings:
     """Read and validate the settings, turning any problem into one ``ConfigError`` line."""
+    from pydantic_settings import SettingsError
+
     try:
         settings = Settings()
+        settings.listen_address()
         settings.backends()
         settings.inbound_keys()
         _check_virtual_models(settings)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        env = _ENV_NAMES.get(where, f"OLLAMA_PROXY_{where.upper()}")
-        raise ConfigError(f"{env}: {first['msg']}") from None
+        field = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
+        secret = field.lower() in _SECRET_FIELDS
+        raise ConfigError(
+            describe_validation_error(exc, _variable_for(field), show_input=not secret)
+        ) from None
+    except SettingsError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f".env: the file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
     return settings
 
 
-_ENV_NAMES = {
-    "openai_base_url": "OPENAI_BASE_URL",
-    "openai_api_key": "OPENAI_API_KEY",
-    "ollama_host": "OLLAMA_HOST",
-}
+_SECRET_FIELDS = {"openai_api_key", "api_keys"}
+
+
+def _variable_for(loc: str) -> str:
+    """The variable the operator set for a settings field (or one of its aliases), as they spelled it,
+    with ``(in .env)`` when it came from the .env file."""
+    names = [f"OLLAMA_PROXY_{loc.upper()}"]
+    for field_name, field in Settings.model_fields.items():
+        choices = field.validation_alias.choices if isinstance(field.validation_alias, AliasChoices) else []
+        if field_name == loc or loc in choices:
+            names = [str(c) for c in choices] or names
+    for name in names:
+        for key in os.environ:
+            if key.upper() == name.upper():
+                return key
+    return f"{names[0]} (in .env)" if Path(".env").is_file() else names[0]

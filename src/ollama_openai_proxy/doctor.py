@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
 
-from ollama_openai_proxy.backends.catalog import Catalog
+from ollama_openai_proxy.backends.catalog import BackendState, Catalog
 from ollama_openai_proxy.backends.client import BackendClient, close_all
 from ollama_openai_proxy.config import Settings
 
@@ -16,14 +20,43 @@ async def _load(settings: Settings) -> tuple[Catalog, list[BackendClient]]:
     return catalog, clients
 
 
+@contextlib.contextmanager
+def _report_only(settings: Settings) -> Iterator[None]:
+    """The commands report each problem once themselves: the proxy's warnings about the same failures
+    (retries, failed listings) are left out, unless debugging."""
+    package = logging.getLogger("ollama_openai_proxy")
+    level = package.level
+    if settings.log_level == "debug":
+        from ollama_openai_proxy.observability import configure_logging
+
+        configure_logging("debug", settings.log_format)
+    else:
+        package.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        package.setLevel(level)
+
+
+def _backend_problem(state: BackendState) -> str | None:
+    """The backend's failure as one line naming it, or None when it answered (or lists nothing by design)."""
+    if state.last_error is None or not state.listing_supported:
+        return None
+    name = state.client.name
+    error = state.last_error
+    return error if error.startswith(f"backend {name} ") else f"backend {name}: {error}"
+
+
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-async def models_table(settings: Settings) -> str:
+async def models_table(settings: Settings) -> tuple[str, list[str]]:
+    """The model table, and the backends that could not be listed (one line each)."""
     catalog, clients = await _load(settings)
     try:
+        problems = [p for p in map(_backend_problem, catalog.backends) if p]
         rows = [["NAME", "BACKEND", "BACKEND MODEL", "CONTEXT", "CAPABILITIES"]]
         for m in await catalog.models():
             rows.append(
@@ -35,7 +68,7 @@ async def models_table(settings: Settings) -> str:
                     ",".join(m.capabilities),
                 ]
             )
-        return _table(rows)
+        return _table(rows), problems
     finally:
         await close_all(clients)
 
@@ -48,9 +81,10 @@ async def check(settings: Settings) -> tuple[str, list[str]]:
     try:
         for state in catalog.backends:
             c = state.client
-            status = "ok" if state.last_error is None else f"FAILED: {state.last_error}"
-            if state.last_error is not None and state.listing_supported:
-                problems.append(f"backend {c.name} ({c.base_url}): {state.last_error}")
+            problem = _backend_problem(state)
+            status = "ok" if state.last_error is None else "FAILED" if problem else "no listing"
+            if problem:
+                problems.append(problem)
             lines.append(
                 f"backend {c.name}: {c.base_url} profile={state.profile.name} models={len(state.models)} {status}"
             )
@@ -71,7 +105,8 @@ async def check(settings: Settings) -> tuple[str, list[str]]:
 
 
 def run_check(settings: Settings) -> int:
-    report, problems = asyncio.run(check(settings))
+    with _report_only(settings):
+        report, problems = asyncio.run(check(settings))
     print(report)
     for problem in problems:
         print(f"problem: {problem}")
@@ -80,5 +115,11 @@ def run_check(settings: Settings) -> int:
 
 
 def run_models(settings: Settings) -> int:
-    print(asyncio.run(models_table(settings)))
-    return 0
+    """Print the table; a backend that could not be listed is named on stderr and the status is 1."""
+    with _report_only(settings):
+        table, problems = asyncio.run(models_table(settings))
+    if len(table.splitlines()) > 1 or not problems:
+        print(table)
+    for problem in problems:
+        print(f"ollama-openai-proxy: {problem}", file=sys.stderr)
+    return 1 if problems else 0

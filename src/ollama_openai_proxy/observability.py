@@ -1,4 +1,4 @@
-"""Prometheus metrics, structured JSON logs and the per-request context they are filled from."""
+"""Prometheus metrics, structured logs (JSON lines, or text on a terminal) and the per-request context."""
 
 from __future__ import annotations
 
@@ -106,8 +106,17 @@ def _drop_color(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapp
     return event
 
 
+def resolve_log_format(fmt: str) -> str:
+    """``auto`` is readable text when stderr is a terminal (a person reads it), JSON lines otherwise."""
+    if fmt != "auto":
+        return fmt
+    isatty = getattr(sys.stderr, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
 def configure_logging(level: str, fmt: str) -> None:
-    """JSON lines (or readable text) on stderr, for the proxy's own logs and Uvicorn's."""
+    """JSON lines or readable text (``fmt``: json, text, auto) on stderr, for the proxy's logs and Uvicorn's."""
+    fmt = resolve_log_format(fmt)
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if fmt == "json"
@@ -142,6 +151,10 @@ def configure_logging(level: str, fmt: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+# Liveness and readiness probes arrive every few seconds from orchestrators: logged at debug only.
+PROBE_PATHS = frozenset({"/health", "/ready"})
+
+
 class AccessLog:
     """One line per request. A native structlog logger writing bytes straight to stderr: the
     standard-library route (handlers, formatters) costs several times more on every request."""
@@ -166,15 +179,22 @@ class AccessLog:
         )
 
     def info(self, event: str, **fields: Any) -> None:
-        self._logger.info(event, **fields)
+        """Log at info level, or at debug level for a request to one of the ``PROBE_PATHS``."""
+        if fields.get("path") in PROBE_PATHS:
+            self._logger.debug(event, **fields)
+        else:
+            self._logger.info(event, **fields)
 
 
 class _BytesConsole:
+    """Text lines for a person: the fields a request did not have (None) are left out."""
+
     def __init__(self) -> None:
         self._render = structlog.dev.ConsoleRenderer(colors=False)
 
     def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> bytes:
-        return str(self._render(logger, name, event)).encode()
+        present = {k: v for k, v in event.items() if v is not None}
+        return str(self._render(logger, name, present)).encode()
 
 
 access_log = AccessLog()

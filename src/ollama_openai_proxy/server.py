@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
+import socket
 import tempfile
 from types import FrameType
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from ollama_openai_proxy.backends.client import begin_drain
+from ollama_openai_proxy.config import ConfigError
 
 
 def install_drain_on_signals(grace: float) -> None:
@@ -31,10 +34,43 @@ def install_drain_on_signals(grace: float) -> None:
             signal.signal(sig, handler)
 
 
+class ListenError(Exception):
+    """The listen address cannot be used; the message is one line naming it."""
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_listen_address(host: str, port: int) -> None:
+    """Fail early, in one line, where Uvicorn would log a stack of lines: resolve ``host`` and bind every
+    address it names the way Uvicorn will (SO_REUSEADDR), then let go. ``ConfigError``: not resolvable."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise ConfigError(f"cannot resolve the listen host {host!r}: {reason}") from None
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                hint = {
+                    errno.EADDRINUSE: " (another server, or Ollama itself, listens there: stop it or pick another port)",
+                    errno.EACCES: " (ports below 1024 need privileges: pick another port)",
+                    errno.EADDRNOTAVAIL: " (not an address of this machine)",
+                }.get(exc.errno or 0, "")
+                where = format_address(str(address[0]), port)
+                raise ListenError(
+                    f"cannot listen on {where}: {(exc.strerror or str(exc)).lower()}{hint}"
+                ) from None
+
+
 def serve(host: str, port: int, workers: int, log_level: str, grace: float) -> int:
     # Workers inherit the environment: the app reads its listen address (for the DNS-rebinding
     # guard) from OLLAMA_HOST, and metrics are shared through a multiprocess directory.
-    os.environ["OLLAMA_HOST"] = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    os.environ["OLLAMA_HOST"] = format_address(host, port)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ollama-openai-proxy-metrics-")
     uvicorn.run(

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import anthropic
 import httpx
+import orjson
 import pytest
 
 from tests.conftest import ServedProxy
 from tests.support.agent_script import answer, answer_every_chat, function_call
-from tests.support.fake_backend import FakeBackend, Reply
+from tests.support.fake_backend import FakeBackend, Reply, chat_completion
 
 WEATHER = {
     "name": "get_weather",
@@ -225,3 +226,28 @@ def test_virtual_model_system_and_parameters(
     assert sent["messages"][0] == {"role": "system", "content": "You are a pirate."}
     assert sent["temperature"] == 0.3
     assert sent["model"] == "test-model"
+
+
+def test_backend_that_ignores_stream_true(sdk: anthropic.Anthropic, fake: FakeBackend) -> None:
+    """A backend answering a streamed call with one JSON object still gives a proper event stream."""
+    fake.enqueue("chat/completions", Reply(json=chat_completion("Whole answer.", reasoning="Brief thought.")))
+    with sdk.messages.stream(
+        model="test-model", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        final = stream.get_final_message()
+    assert [b.type for b in final.content] == ["thinking", "text"]
+    assert final.content[1].text == "Whole answer."  # type: ignore[union-attr]
+    assert final.usage.output_tokens == 5
+
+
+def test_stream_without_a_final_blank_line(sdk: anthropic.Anthropic, fake: FakeBackend) -> None:
+    events = answer({"stream": True}, "Tail end.").events
+    assert events is not None
+    body = b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events) + b"data: [DONE]"
+    fake.enqueue("chat/completions", Reply(raw=body, content_type="text/event-stream"))
+    with sdk.messages.stream(
+        model="test-model", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.content[0].text == "Tail end."  # type: ignore[union-attr]
+    assert final.stop_reason == "end_turn"

@@ -98,10 +98,13 @@ LABEL org.opencontainers.image.title="ollama-openai-proxy" \
 
 COPY --from=builder /opt/venv /opt/venv
 COPY docker/healthcheck.py /usr/local/lib/ollama-openai-proxy/healthcheck.py
+# The SQLite store's home (a volume in compose.yaml), owned by the user the proxy runs as.
+COPY --chown=10001:10001 docker/state/ /var/lib/ollama-openai-proxy/
 
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
-    OLLAMA_HOST=0.0.0.0:11434
+    OLLAMA_HOST=0.0.0.0:11434 \
+    OLLAMA_PROXY_STATE_DIR=/var/lib/ollama-openai-proxy
 
 WORKDIR /home/app
 USER 10001:10001

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Static packaging checks + wheel smoke test. No container daemon needed (see container_check.sh).
-#   hadolint Dockerfile | trivy config . | actionlint | docker compose config (both files)
-#   | kubernetes-validate deploy/kubernetes | python -m build (wheel + sdist)
+#   hadolint Dockerfile | trivy config . | actionlint | docker compose config (both files, profiles)
+#   | kubernetes-validate deploy/kubernetes | helm lint + helm template (deploy/helm) validated the
+#     same way | python -m build (wheel + sdist)
 #   | wheel in a fresh venv: `ollama-openai-proxy --version` and a real start against a scripted
-#     OpenAI-style backend (wait for /health 200, then SIGTERM).
+#     OpenAI-style backend (wait for /health 200, then SIGTERM); then started again from the
+#     environment the Kubernetes manifests and the Helm chart give a pod (scripts/check_rendered_start.py).
 # Tools live in a private venv (<repo>/.cache/tools/venv, or $OOP_CACHE_DIR/tools/venv) and are
 # installed only when missing.
 # Usage: scripts/check_packaging.sh
@@ -73,6 +75,7 @@ trap 'rm -f "$dummy"' EXIT
 export OPENAI_API_KEY_SECRET_FILE="$dummy" GRAFANA_ADMIN_PASSWORD_FILE="$dummy"
 "$TOOLS/bin/docker-compose" -f compose.yaml config -q || fail "compose.yaml"
 "$TOOLS/bin/docker-compose" -f compose.yaml --profile monitoring config -q || fail "compose.yaml (monitoring)"
+"$TOOLS/bin/docker-compose" -f compose.yaml --profile scale config -q || fail "compose.yaml (scale)"
 "$TOOLS/bin/docker-compose" -f compose.yaml -f compose.dev.yaml config -q || fail "compose.dev.yaml"
 "$TOOLS/bin/python" -c 'import json, sys; json.load(open(sys.argv[1]))' \
   deploy/grafana/dashboards/ollama-openai-proxy.json || fail "grafana dashboard JSON"
@@ -80,15 +83,42 @@ export OPENAI_API_KEY_SECRET_FILE="$dummy" GRAFANA_ADMIN_PASSWORD_FILE="$dummy"
 log "kubernetes-validate --strict deploy/kubernetes/*.yaml"
 "$TOOLS/bin/kubernetes-validate" --strict --quiet deploy/kubernetes/*.yaml deploy/kubernetes/*.example || fail "kubernetes-validate"
 
+RENDERED=$(mktemp -d /tmp/oop-rendered.XXXXXX)
+CHART=deploy/helm/ollama-openai-proxy
+CHECK_KEY="sk-check-$RANDOM"
+# The plain manifests as a user applies them, with the Secret from the example (key filled in), and
+# again with the config file switched on (the Secret's key must still reach the backend).
+for manifest in deploy/kubernetes/*.yaml; do echo "---"; cat "$manifest"; done >"$RENDERED/manifests.yaml"
+{ echo "---"; sed "s|OPENAI_API_KEY: \"\"|OPENAI_API_KEY: \"$CHECK_KEY\"|" deploy/kubernetes/secret.yaml.example; } >>"$RENDERED/manifests.yaml"
+sed 's|# OLLAMA_PROXY_CONFIG:|OLLAMA_PROXY_CONFIG:|' "$RENDERED/manifests.yaml" >"$RENDERED/manifests-config.yaml"
+log "helm lint + helm template $CHART (helm from scripts/install_helm.sh)"
+if HELM=$(bash scripts/install_helm.sh); then
+  "$HELM" lint --strict "$CHART" --set backend.url=http://backend:8080/v1 || fail "helm lint"
+  if "$HELM" template proxy "$CHART" >/dev/null 2>&1; then fail "helm template without backend.url succeeded"; fi
+  render() { # name, then --set/-f arguments
+    local name=$1; shift
+    "$HELM" template proxy "$CHART" "$@" >"$RENDERED/helm-$name.yaml" || fail "helm template ($name)"
+  }
+  render defaults --set backend.url=http://backend:8080/v1 --set backend.apiKey="$CHECK_KEY"
+  render scaled --set backend.url=http://backend:8080/v1 --set backend.apiKey="$CHECK_KEY" \
+    --set database.url=postgresql://proxy:pw@postgres:5432/proxy --set redis.url=redis://redis:6379/0
+  printf 'config:\n  backends:\n    - name: main\n      base_url: http://backend:8080/v1\n      api_key_env: OPENAI_API_KEY\n' \
+    >"$RENDERED/config-values.yaml"
+  render config -f "$RENDERED/config-values.yaml" --set backend.apiKey="$CHECK_KEY" --set existingSecret=""
+  "$TOOLS/bin/kubernetes-validate" --strict --quiet "$RENDERED"/helm-*.yaml || fail "kubernetes-validate (helm template)"
+else
+  fail "installing helm"
+fi
+
 # ------------------------------------------------------------------------------ build + smoke test
 WORK=$(mktemp -d /tmp/oop-check-packaging.XXXXXX)
 BACKEND_PID=""
 PROXY_PID=""
 cleanup() {
   [[ -n $PROXY_PID ]] && kill "$PROXY_PID" 2>/dev/null
-  [[ -n $BACKEND_PID ]] && kill "$BACKEND_PID" 2>/dev/null
+  [[ -n $BACKEND_PID ]] && kill $BACKEND_PID 2>/dev/null
   wait 2>/dev/null
-  rm -rf "$WORK" "$dummy"
+  rm -rf "$WORK" "$dummy" "$RENDERED"
 }
 trap cleanup EXIT
 
@@ -146,6 +176,15 @@ else
       tail -20 "$WORK/proxy.log" >&2
       fail "installed console script never answered /health with 200"
     fi
+
+    # A backend that demands the key, and the proxy started as each rendered pod would be.
+    kport=$(port)
+    "$PY" scripts/fake_openai_backend.py --port "$kport" --require-key "$CHECK_KEY" >"$WORK/keyed.log" 2>&1 &
+    BACKEND_PID="$BACKEND_PID $!"
+    for rendered in "$RENDERED"/manifests*.yaml "$RENDERED"/helm-*.yaml; do
+      "$WORK/venv/bin/python" scripts/check_rendered_start.py "$rendered" "$WORK/venv/bin/ollama-openai-proxy" \
+        "http://127.0.0.1:$kport/v1" "$CHECK_KEY" || fail "start from $(basename "$rendered")"
+    done
   fi
 fi
 

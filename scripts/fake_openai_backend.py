@@ -5,7 +5,8 @@ Answers GET /v1/models and POST /v1/chat/completions (plain JSON, or SSE when "s
 with canned content, and GET /health. Loopback only. Used by scripts/container_check.sh and
 scripts/check_packaging.sh.
 
-Usage: fake_openai_backend.py --port N [--host 127.0.0.1]
+Usage: fake_openai_backend.py --port N [--host 127.0.0.1] [--require-key KEY]
+(with --require-key, any /v1 request without ``Authorization: Bearer KEY`` gets 401).
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ MODEL = "check-model"
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    required_key: str | None = None
+
+    def _refused(self) -> bool:
+        """401 (and True) when a key is required and this request does not carry it."""
+        if self.required_key is None or not self.path.startswith("/v1"):
+            return False
+        if self.headers.get("Authorization") == f"Bearer {self.required_key}":
+            return False
+        self._json(401, {"error": {"message": "invalid API key", "type": "invalid_request_error"}})
+        return True
 
     def log_message(self, fmt: str, *args: object) -> None:
         print(f"fake-backend: {self.command} {self.path} -> {fmt % args}", flush=True)
@@ -34,6 +45,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
+        if self._refused():
+            return
         path = self.path.split("?", 1)[0].rstrip("/")
         if path.endswith("/models"):
             self._json(
@@ -50,6 +63,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
+        if self._refused():
+            self.rfile.read(length)
+            return
         try:
             req = json.loads(self.rfile.read(length) or b"{}")
         except ValueError:
@@ -105,7 +121,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--require-key", default=None)
     args = ap.parse_args()
+    Handler.required_key = args.require_key
     ThreadingHTTPServer((args.host, args.port), Handler).serve_forever()
 
 

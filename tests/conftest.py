@@ -6,6 +6,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ import uvicorn
 from ollama_openai_proxy.app import create_app
 from ollama_openai_proxy.config import Settings
 from tests.support.fake_backend import FakeBackend, free_port
+from tests.support.services import Postgres, postgres_or_skip
 
 
 class ServedProxy:
@@ -85,3 +87,23 @@ def fake(backend: FakeBackend) -> Iterator[FakeBackend]:
 def http(proxy: ServedProxy) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=proxy.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """One private PostgreSQL for the session (each test takes a fresh database on it)."""
+    server = postgres_or_skip()
+    yield server
+    server.stop()
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store: an SQLite file in a folder not created yet, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nested' / 'dir' / 'store.db'}"
+    server: Postgres = request.getfixturevalue("postgres_server")
+    return server.create_database(f"test{next(_databases)}")

@@ -19,16 +19,21 @@ from starlette.responses import Response
 from ollama_openai_proxy import __version__
 from ollama_openai_proxy.backends.catalog import Catalog
 from ollama_openai_proxy.backends.client import BackendClient, close_all
+from ollama_openai_proxy.backends.limiter import SharedSlots
+from ollama_openai_proxy.backends.limiter import connect as connect_redis
 from ollama_openai_proxy.config import Settings, load_settings
 from ollama_openai_proxy.middleware import Endpoint, ProxyMiddleware, error_response
 from ollama_openai_proxy.observability import configure_logging, count_retry
 from ollama_openai_proxy.routes import dialects, inference, meta, models, openai
 from ollama_openai_proxy.routes.common import context, json_response
-from ollama_openai_proxy.server import install_drain_on_signals
+from ollama_openai_proxy.shutdown import DrainMiddleware, install_drain_on_signals
 from ollama_openai_proxy.state import ProxyState
+from ollama_openai_proxy.store.database import DB_NAME, Database, sqlite_url
+from ollama_openai_proxy.store.loaded import LoadedModels
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.virtual.registry import VirtualModels, default_state_dir
 from ollama_openai_proxy.virtual.spec import from_create_request
+from ollama_openai_proxy.virtual.store import SQLStore
 
 log = logging.getLogger("ollama_openai_proxy")
 
@@ -37,20 +42,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
     clients = [BackendClient(b) for b in settings.backends()]
+    shared = share_limits(settings, clients)
+    database = Database(database_url(settings))
+    virtual = virtual_models(settings, database)
     state = ProxyState(
         settings=settings,
         clients=clients,
-        catalog=Catalog(clients, settings.models_ttl, settings.file_config(), virtual_models(settings)),
+        catalog=Catalog(clients, settings.models_ttl, settings.file_config(), virtual),
+        recent=LoadedModels(database),
+        database=database,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The first listing is fetched in the background so start-up never waits on a backend.
-        install_drain_on_signals(settings.shutdown_grace)
+        install_drain_on_signals(settings.drain_delay, settings.shutdown_grace)
         refresher = asyncio.create_task(_keep_listings_fresh(state.catalog))
+        await _open_store(database)
         yield
         refresher.cancel()
         await close_all(clients)
+        for slots in shared:
+            await slots.close()
+        await state.recent.close()
+        await virtual.close()
+        await database.dispose()
 
     app = FastAPI(
         title="ollama-openai-proxy",
@@ -96,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         expose_headers=["X-Request-ID", "X-Ollama-Proxy-Ignored"],
     )
+    app.add_middleware(DrainMiddleware)
     return app
 
 
@@ -141,12 +158,41 @@ def origin_regex(origins: list[str]) -> str:
     return "^(" + "|".join(re.escape(o).replace(r"\*", ".*") for o in origins) + ")$"
 
 
-def virtual_models(settings: Settings) -> VirtualModels:
-    """Models declared in the configuration file (read-only, shared by every replica) plus those
-    created through /api/create, kept in SQLite under the state directory."""
+def share_limits(settings: Settings, clients: list[BackendClient]) -> list[SharedSlots]:
+    """With OLLAMA_PROXY_REDIS_URL, each backend's max_concurrency holds across every replica."""
+    if settings.redis_url is None:
+        return []
+    redis = connect_redis(settings.redis_url.get_secret_value())
+    for client in clients:
+        if client.config.max_concurrency:
+            client.shared_slots = SharedSlots(redis, client.name, client.config.max_concurrency)
+    return [c.shared_slots for c in clients if c.shared_slots is not None]
+
+
+def database_url(settings: Settings) -> str:
+    """OLLAMA_PROXY_DATABASE_URL, or an SQLite file in the state directory."""
+    if settings.database_url:
+        return settings.database_url
+    return sqlite_url((settings.state_dir or default_state_dir(settings.config)) / DB_NAME)
+
+
+def virtual_models(settings: Settings, database: Database) -> VirtualModels:
+    """Models declared in the configuration file (read-only, the same in every replica) over those
+    created through /api/create, kept in the shared store."""
     file = settings.file_config()
     declared = [from_create_request(spec) for spec in (file.virtual_models if file else [])]
-    return VirtualModels(declared, settings.state_dir or default_state_dir(settings.config))
+    return VirtualModels(declared, SQLStore(database))
+
+
+async def _open_store(database: Database) -> None:
+    """Migrate at start-up. A store that is not there yet (an SQLite file nobody wrote to, a database
+    still starting) is not fatal: plain backend models never need it, and it is retried on first use."""
+    if not database.exists():
+        return
+    try:
+        await database.ensure_ready()
+    except ProxyError as exc:
+        log.warning("%s; retrying on first use", exc.message)
 
 
 async def _keep_listings_fresh(catalog: Catalog) -> None:

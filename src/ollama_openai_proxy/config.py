@@ -236,7 +236,25 @@ class Settings(BaseSettings):
     allow_any_host: bool = False
     max_body_bytes: int = Field(64 * 1024 * 1024, gt=0)
     shutdown_grace: float = Field(25.0, ge=0)
+    # After SIGTERM: how long /ready answers 503 while requests are still served, so a balancer
+    # stops sending new ones before the listener closes.
+    drain_delay: float = Field(0.0, ge=0)
+    # The shared store (virtual models, /api/ps): sqlite:///path (default: the state directory)
+    # or postgresql://user:pass@host/db for many replicas.
+    database_url: str | None = None
+    # With it, each backend's max_concurrency holds across all replicas (leases in Redis).
+    redis_url: SecretStr | None = None
     _file_config: FileConfig | None = PrivateAttr(None)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from ollama_openai_proxy.store.database import async_url
+
+        async_url(value.strip())  # raises ValueError with the accepted forms
+        return value.strip()
 
     @field_validator("openai_base_url")
     @classmethod

@@ -1,37 +1,15 @@
-"""Running the app under Uvicorn, and ending open streams cleanly when a shutdown signal arrives."""
+"""Running the app under Uvicorn (the drain on a shutdown signal is in shutdown.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import os
-import signal
 import socket
 import tempfile
-from types import FrameType
-from typing import Any
 
 import uvicorn
 
-from ollama_openai_proxy.backends.client import begin_drain
 from ollama_openai_proxy.config import ConfigError
-
-
-def install_drain_on_signals(grace: float) -> None:
-    """Chain onto Uvicorn's SIGTERM/SIGINT handlers: besides stopping the server, give open streams
-    ``grace`` seconds and then end each with a final ``{"error": ...}`` line instead of cutting it."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(sig)
-
-        def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(begin_drain, grace)
-            if callable(previous):
-                previous(signum, frame)
-
-        with contextlib.suppress(ValueError):  # not the main thread (an embedded server): nothing to chain
-            signal.signal(sig, handler)
 
 
 class ListenError(Exception):
@@ -83,6 +61,9 @@ def serve(host: str, port: int, workers: int, log_level: str, grace: float) -> i
         access_log=False,
         server_header=False,
         log_config=None,
-        timeout_graceful_shutdown=int(grace) + 5,
+        # shutdown.py has already given streams their grace (+1 s) when Uvicorn's shutdown begins:
+        # this bounds what is left (a slow non-streamed answer), so the exit comes <= grace + 5 s
+        # after the drain delay.
+        timeout_graceful_shutdown=4,
     )
     return 0

@@ -12,6 +12,7 @@ Every test in this folder is marked ``e2e``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -31,8 +32,9 @@ BACKEND_SCRIPT = REPO / "scripts" / "llama_backend.py"
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 E2E_DIR = Path(__file__).resolve().parent
 
-# Provisioning on a fresh machine downloads a llama-server wheel and a 98 MB model.
-BACKEND_START_TIMEOUT = 900
+# Provisioning on a fresh machine downloads a 98 MB model and a llama-server wheel, or builds
+# llama-server from source when this CPU cannot run the prebuilt one (tens of minutes on 2 cores).
+BACKEND_START_TIMEOUT = 4800
 PROXY_START_TIMEOUT = 30
 
 _proxy_log: Path | None = None
@@ -66,10 +68,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _backend(command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+def _backend(command: str, timeout: float, show_progress: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the backend script; with ``show_progress`` its stderr (provisioning progress) goes to
+    the terminal instead of being captured."""
     return subprocess.run(
         [sys.executable, str(BACKEND_SCRIPT), command],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=None if show_progress else subprocess.PIPE,
         text=True,
         timeout=timeout,
         cwd=REPO,
@@ -77,17 +82,20 @@ def _backend(command: str, timeout: float) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="session")
-def llama_backend() -> Iterator[LlamaBackend]:
+def llama_backend(pytestconfig: pytest.Config) -> Iterator[LlamaBackend]:
     was_running = _backend("status", 30).returncode == 0
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     try:
-        proc = _backend("start", BACKEND_START_TIMEOUT)
+        # A first start may build llama-server for minutes: let a person see its progress.
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            proc = _backend("start", BACKEND_START_TIMEOUT, show_progress=not was_running)
     except subprocess.TimeoutExpired:
         pytest.fail(f"`{BACKEND_SCRIPT.name} start` did not finish within {BACKEND_START_TIMEOUT}s", False)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines or not lines[-1].startswith("http"):
         pytest.fail(
             f"the llama.cpp backend could not be started (`{BACKEND_SCRIPT.name} start` exited "
-            f"{proc.returncode}).\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}",
+            f"{proc.returncode}).\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr or '(shown above)'}",
             pytrace=False,
         )
     backend = LlamaBackend(url=lines[-1].strip())

@@ -22,7 +22,7 @@ import pytest
 from ollama import AsyncClient, ChatResponse, Client, GenerateResponse, ResponseError
 from pydantic import BaseModel, ConfigDict, Field
 
-from tests.e2e.helpers import MODEL, busy_slots, wait_until_idle
+from tests.e2e.helpers import MODEL, backend_context_length, generating, wait_until_idle
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
@@ -113,7 +113,7 @@ def test_list_raw_timestamp_is_rfc3339(proxy_http: httpx.Client) -> None:
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", entry["modified_at"])
 
 
-def test_show_capabilities_and_context_length(client: Client) -> None:
+def test_show_capabilities_and_context_length(client: Client, backend_http: httpx.Client) -> None:
     shown = client.show(MODEL)
     assert isinstance(shown.capabilities, list)
     assert "completion" in shown.capabilities
@@ -123,7 +123,7 @@ def test_show_capabilities_and_context_length(client: Client) -> None:
     arch = info["general.architecture"]
     assert isinstance(arch, str)
     assert arch
-    assert info[f"{arch}.context_length"] == 8192
+    assert info[f"{arch}.context_length"] == backend_context_length(backend_http)
     assert info.get(f"{arch}.embedding_length") == EMBED_DIM
 
 
@@ -458,7 +458,7 @@ def test_pull_streamed_ends_with_success(client: Client) -> None:
     assert client.pull(MODEL).status == "success"
 
 
-def test_load_unload_and_ps(client: Client) -> None:
+def test_load_unload_and_ps(client: Client, backend_http: httpx.Client) -> None:
     loaded = client.generate(MODEL)  # empty prompt: a load request
     assert loaded.done is True
     assert loaded.done_reason == "load"
@@ -474,7 +474,7 @@ def test_load_unload_and_ps(client: Client) -> None:
     assert entry.digest is not None
     assert HEX64.match(entry.digest)
     assert isinstance(entry.expires_at, datetime)
-    assert entry.context_length == 8192
+    assert entry.context_length == backend_context_length(backend_http)
 
     unloaded = client.generate(MODEL, keep_alive=0)
     assert unloaded.done is True
@@ -533,8 +533,7 @@ def test_unknown_model_pull_fails(client: Client) -> None:
 
 
 def test_client_disconnect_stops_backend_generation(client: Client, backend_http: httpx.Client) -> None:
-    wait_until_idle(backend_http, timeout=30)
-    assert not busy_slots(backend_http), "the backend should be idle before the test"
+    assert wait_until_idle(backend_http, timeout=30) == 0, "the backend should be idle before the test"
     stream = client.generate(
         MODEL, "Write a very long story about a dragon.", stream=True, options={"num_predict": 4000}
     )
@@ -543,10 +542,9 @@ def test_client_disconnect_stops_backend_generation(client: Client, backend_http
         received.append(part)
         if len(received) == 2:
             break
-    assert busy_slots(backend_http), "the backend should be generating while the client reads"
+    assert generating(backend_http), "the backend should be generating while the client reads"
     stream.close()  # what leaving the loop and dropping the iterator does: the HTTP response closes
-    slots = wait_until_idle(backend_http, timeout=8)
-    assert not any(s.get("is_processing") for s in slots), (
+    assert wait_until_idle(backend_http, timeout=8) == 0, (
         "the backend kept generating after the client went away"
     )
     # the proxy is unharmed
@@ -569,8 +567,7 @@ async def test_async_client_disconnect_stops_backend(
         if n == 2:
             break
     await stream.aclose()
-    slots = wait_until_idle(backend_http, timeout=8)
-    assert not any(s.get("is_processing") for s in slots)
+    assert wait_until_idle(backend_http, timeout=8) == 0
 
 
 def test_client_timeout_on_non_streamed_request_stops_backend(
@@ -583,8 +580,7 @@ def test_client_timeout_on_non_streamed_request_stops_backend(
     non-streamed Ollama request as a non-streamed backend request cannot stop it by closing the
     connection; it has to stream from the backend (and assemble the answer) to be able to cancel.
     """
-    wait_until_idle(backend_http, timeout=30)
-    assert not busy_slots(backend_http), "the backend should be idle before the test"
+    assert wait_until_idle(backend_http, timeout=30) == 0, "the backend should be idle before the test"
     impatient = Client(host=proxy_url, timeout=1.5)
     errors: list[BaseException] = []
 
@@ -597,15 +593,14 @@ def test_client_timeout_on_non_streamed_request_stops_backend(
     worker = threading.Thread(target=call)
     worker.start()
     time.sleep(0.8)
-    generating = busy_slots(backend_http)
+    busy = generating(backend_http)
     worker.join(10)
     impatient._client.close()
-    assert generating, "the backend should be generating while the client waits"
+    assert busy, "the backend should be generating while the client waits"
     assert len(errors) == 1, errors
     assert isinstance(errors[0], httpx.TimeoutException), errors
     try:
-        slots = wait_until_idle(backend_http, timeout=2.5)
-        assert not any(s.get("is_processing") for s in slots), (
+        assert wait_until_idle(backend_http, timeout=2.5) == 0, (
             "the backend is still generating a non-streamed answer whose client went away"
         )
     finally:

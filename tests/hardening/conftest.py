@@ -147,6 +147,7 @@ class ProxyProcess:
         self.log_path = log_path
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "OPENAI_"))}
         full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        full_env["OLLAMA_PROXY_STATE_DIR"] = str(log_path.parent)  # the store, never the user's home
         full_env.update(env)
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(

@@ -92,20 +92,73 @@ def test_idle_proxy_exits_promptly_on_sigterm(proc: ProxyProcess) -> None:
     assert "Application shutdown complete" in proc.log()
 
 
-def test_new_connections_are_refused_while_draining(fake: FakeBackend, proc: ProxyProcess) -> None:
+def test_new_connections_are_refused_once_the_delay_is_over(fake: FakeBackend, proc: ProxyProcess) -> None:
+    # No OLLAMA_PROXY_DRAIN_DELAY: the listener closes at the signal, the open stream runs on.
     fake.enqueue(CHAT, Reply(events=text_stream(*[f"t{i} " for i in range(100)]), chunk_delay=0.1))
     result: list[tuple[list[dict[str, Any]], float]] = []
     reader = threading.Thread(target=lambda: result.append(stream_after_sigterm(proc, 1)))
     reader.start()
-    assert fake.abort_seen.wait(0) is False
     deadline = time.monotonic() + 5
+    refused = False
     while not result and proc.proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
         try:
-            response = httpx.get(f"{proc.url}/api/version", timeout=2)
-        except httpx.HTTPError:
-            break  # refused: the listener is closed
-        if response.status_code != 200:
+            httpx.get(f"{proc.url}/api/version", timeout=2)
+        except httpx.ConnectError:
+            refused = True
             break
     reader.join(15)
+    assert refused
     assert result and set(result[0][0][-1]) == {"error"}
+
+
+@pytest.fixture
+def delayed(fake: FakeBackend, proxy_process: Callable[..., ProxyProcess]) -> ProxyProcess:
+    env = {
+        "OPENAI_BASE_URL": fake.url,
+        "OLLAMA_PROXY_BACKEND_PROFILE": "generic",
+        "OLLAMA_PROXY_SHUTDOWN_GRACE": "3",
+        "OLLAMA_PROXY_DRAIN_DELAY": "1",
+    }
+    return proxy_process(env)
+
+
+def test_drain_delay_keeps_serving_while_ready_says_503(fake: FakeBackend, delayed: ProxyProcess) -> None:
+    with httpx.Client(base_url=delayed.url, timeout=5) as client:
+        assert client.get("/ready").status_code in (200, 503)  # a connection opened before the signal
+        sent = time.monotonic()
+        delayed.terminate()
+        statuses: list[int] = []
+        while time.monotonic() - sent < 0.5:  # well inside the 1 s delay
+            ready = client.get("/ready")
+            statuses.append(ready.status_code)
+            assert ready.headers["connection"] == "close"
+            time.sleep(0.05)
+        assert set(statuses) == {503}
+        assert client.get("/api/version").status_code == 200  # traffic still served
+        fake.enqueue(CHAT, Reply(events=text_stream("a", "b"), chunk_delay=0.05))
+        answer = client.post("/api/chat", json=BODY)
+        assert answer.status_code == 200
+        assert answer.headers["connection"] == "close"
+        assert orjson.loads(answer.content.splitlines()[-1])["done"] is True
+    delayed.proc.wait(15)
+    assert delayed.proc.returncode in (0, -signal.SIGTERM), delayed.log()
+
+
+def test_keep_alive_reuse_after_a_stream_ended_in_the_drain(fake: FakeBackend, delayed: ProxyProcess) -> None:
+    """A stream that started before SIGTERM and ends after the delay: its connection was keep-alive
+    when the headers went out, so the client reuses it at once; that request must still be answered."""
+    fake.enqueue(CHAT, Reply(events=text_stream(*[f"t{i} " for i in range(15)]), chunk_delay=0.1))
+    with httpx.Client(base_url=delayed.url, timeout=10, limits=httpx.Limits(max_connections=1)) as client:
+        with client.stream("POST", "/api/chat", json=BODY) as response:
+            objects = []
+            for raw in response.iter_lines():
+                objects.append(orjson.loads(raw))
+                if len(objects) == 2:
+                    delayed.terminate()
+        assert objects[-1]["done"] is True, objects[-1]  # 1.5 s of stream: inside delay + grace
+        reused = client.get("/api/version")  # the same connection, right after the stream
+        assert reused.status_code == 200
+        assert reused.headers["connection"] == "close"
+    delayed.proc.wait(15)
+    assert delayed.proc.returncode in (0, -signal.SIGTERM), delayed.log()

@@ -77,6 +77,7 @@ class FakeBackend:
         self.aborted: list[Aborted] = []
         self.abort_seen = threading.Event()
         self.active = 0  # requests being answered right now (a leak check: 0 once everything ended)
+        self.peak = 0  # the most requests answered at once (set it back to 0 to measure again)
         self._runner: web.AppRunner | None = None
 
     def enqueue(self, path: str, *replies: Reply) -> None:
@@ -135,6 +136,7 @@ class FakeBackend:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.active += 1
+        self.peak = max(self.peak, self.active)
         try:
             return await self._answer(request)
         finally:

@@ -330,15 +330,16 @@ class Catalog:
             if route is not None:
                 seen.setdefault(names.canonical(route.name), route.primary)
         virtual = self.virtual
-        for vm in virtual.list() if virtual is not None else []:
-            assert virtual is not None
+        stored = await virtual.list() if virtual is not None else []
+        by_key = {vm.key: vm for vm in stored}
+        for vm in stored:
             try:
-                _, bottom = resolve_chain(vm, virtual.get)
+                chain, bottom = resolve_chain(vm, lambda n: by_key.get(names.canonical(n)))
             except ProxyError:
                 continue  # a broken chain (its base was deleted) is not listed
             base = self._find(bottom)
             if base is not None:
-                seen.setdefault(vm.key, self._virtual_route(vm, base).primary)
+                seen.setdefault(vm.key, self._virtual_route(vm, chain, base).primary)
         return [m for m in seen.values() if self._exposed(m.name)]
 
     def _matches(self, name: str, state: BackendState) -> list[ModelInfo]:
@@ -358,9 +359,7 @@ class Catalog:
                 candidates += [dataclasses.replace(m, name=display) for m in found[:1]]
         return Route(display, candidates) if candidates else None
 
-    def _virtual_route(self, model: VirtualModel, base: Route) -> Route:
-        assert self.virtual is not None
-        chain, _ = resolve_chain(model, self.virtual.get)
+    def _virtual_route(self, model: VirtualModel, chain: list[VirtualModel], base: Route) -> Route:
         flat = flatten(chain)
         created = int(model.created_at)
         candidates = [
@@ -370,13 +369,17 @@ class Catalog:
 
     async def route(self, name: str, *, not_found: ProxyError | None = None) -> Route:
         """Every backend model an Ollama name can go to, in order; 404 in Ollama's words if none."""
-        model = self.virtual.get(name) if self.virtual is not None and name else None
-        if model is not None:
-            assert self.virtual is not None
-            _, bottom = resolve_chain(model, self.virtual.get)
-            missing = ProxyError(404, f"model '{name}' derives from '{bottom}', which no backend serves")
-            return self._virtual_route(model, await self._route(bottom, missing))
+        if self.virtual is not None and name:
+            await self.ensure_fresh()
+            chain, bottom = await self.virtual.chain(name, self.serves)
+            if chain:
+                missing = ProxyError(404, f"model '{name}' derives from '{bottom}', which no backend serves")
+                return self._virtual_route(chain[0], chain, await self._route(bottom, missing))
         return await self._route(name, not_found)
+
+    def serves(self, name: str) -> bool:
+        """A backend (or an alias) answers to ``name``, as of the last listings: no I/O."""
+        return self._find(name) is not None
 
     async def _route(self, name: str, not_found: ProxyError | None) -> Route:
         if not name:

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 
 from ollama_openai_proxy import __version__
+from ollama_openai_proxy.backends.limiter import SharedSlots
 from ollama_openai_proxy.config import BackendConfig
 from ollama_openai_proxy.translate.errors import ProxyError, backend_message, from_backend
 
@@ -150,6 +151,7 @@ class BackendClient:
         self.in_flight = 0
         self.waiting = 0
         self._slots = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
+        self.shared_slots: SharedSlots | None = None  # with OLLAMA_PROXY_REDIS_URL: the limit across replicas
         self.on_retry: Callable[[BackendClient, str], None] | None = None
 
     @property
@@ -189,12 +191,21 @@ class BackendClient:
             raise ProxyError(503, f"backend {self.name} is busy: no free slot within the timeout") from None
         finally:
             self.waiting -= 1
+        if self.shared_slots is not None and not await self.shared_slots.acquire(
+            self.config.timeouts.first_byte
+        ):
+            self._slots.release()
+            raise ProxyError(
+                503, f"backend {self.name} is busy across replicas: no free slot within the timeout"
+            )
         self.in_flight += 1
 
     def release(self) -> None:
         self.in_flight -= 1
         if self._slots is not None:
             self._slots.release()
+        if self.shared_slots is not None:
+            self.shared_slots.release()
 
     def _url(self, path: str) -> str:
         return path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"

@@ -59,7 +59,7 @@ async def route_chat(request: Request, req: ChatRequest) -> tuple[Route, float |
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
     route = await find_route(request, req.model)
-    get_state(request).recent.touch(route.primary, keep)
+    get_state(request).recent.touch(route.primary.name, keep)
     return route, keep
 
 

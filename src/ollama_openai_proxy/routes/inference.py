@@ -42,9 +42,11 @@ router = APIRouter()
 @router.post("/api/chat")
 async def chat(request: Request) -> Response:
     clock = Clock(start=time.perf_counter_ns())
+    state = get_state(request)
     req = await parse(request, ChatRequest)
     route, keep = await route_chat(request, req)
     if not req.messages:
+        await state.recent.flush()  # an explicit load or unload: stored before it is answered
         return json_response(load_reply("chat", req.model, "unload" if keep == 0 else "load"))
     req = ready_chat(req, route)
     build = partial(_chat, req)
@@ -58,8 +60,9 @@ async def generate(request: Request) -> Response:
     req = await parse(request, GenerateRequest)
     keep = keepalive.seconds(req.keep_alive)
     route = await find_route(request, req.model)
-    state.recent.touch(route.primary, keep)
+    state.recent.touch(route.primary.name, keep)
     if not req.prompt and not req.suffix:
+        await state.recent.flush()  # an explicit load or unload: stored before it is answered
         return json_response(load_reply("generate", req.model, "unload" if keep == 0 else "load"))
     check_capabilities(req.model, route.primary, "generate", False, req.think, bool(req.images))
     leading: list[Message] = []
@@ -87,7 +90,7 @@ async def embed(request: Request) -> Response:
     if not req.model:
         raise model_not_found("")
     route = await find_route(request, req.model, not_found=embed_model_not_found(req.model))
-    state.recent.touch(route.primary, keep)
+    state.recent.touch(route.primary.name, keep)
     if not req.input:
         return json_response({"model": req.model, "embeddings": []})
 
@@ -111,7 +114,7 @@ async def embeddings(request: Request) -> Response:
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
     route = await find_route(request, req.model, not_found=embed_model_not_found(req.model))
-    state.recent.touch(route.primary, keep)
+    state.recent.touch(route.primary.name, keep)
     if not req.prompt:
         return json_response({"embedding": []})
 

@@ -10,6 +10,7 @@ from starlette.responses import PlainTextResponse, Response
 from ollama_openai_proxy import OLLAMA_COMPAT_VERSION, __version__
 from ollama_openai_proxy.observability import metrics_text
 from ollama_openai_proxy.routes.common import get_and_head, json_response
+from ollama_openai_proxy.shutdown import DRAIN
 from ollama_openai_proxy.state import get_state
 
 router = APIRouter()
@@ -42,7 +43,9 @@ async def health() -> Response:
 @get_and_head(router, "/ready")
 async def ready(request: Request) -> Response:
     """Readiness: ready once a backend answered its last listing. Reads the catalog's cached state
-    (refreshed in the background), so probes never reach a backend."""
+    (refreshed in the background), so probes never reach a backend. 503 once draining for shutdown."""
+    if DRAIN.draining:
+        return json_response({"status": "draining"}, status=503)
     backends = get_state(request).catalog.backends
     status = {
         b.client.name: "ok" if b.fetched_at and b.last_error is None else (b.last_error or "not checked yet")

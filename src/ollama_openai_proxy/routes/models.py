@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 
@@ -25,7 +24,6 @@ from ollama_openai_proxy.state import get_state
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.metadata import ps_entry, show_response, tags_entry
 from ollama_openai_proxy.translate.response import line
-from ollama_openai_proxy.virtual.apply import resolve_chain
 from ollama_openai_proxy.virtual.registry import VirtualModels
 from ollama_openai_proxy.virtual.spec import build, from_create_request
 
@@ -57,8 +55,15 @@ async def show(request: Request) -> Response:
 
 @router.get("/api/ps")
 async def ps(request: Request) -> Response:
-    recent = get_state(request).recent.active()
-    return json_response({"models": [ps_entry(info, until) for until, info in recent]})
+    state = get_state(request)
+    entries = []
+    for until, name in await state.recent.active():
+        try:
+            info = (await state.catalog.route(name)).primary
+        except ProxyError:
+            continue  # deleted or no longer served since it was loaded
+        entries.append(ps_entry(info, until))
+    return json_response({"models": entries})
 
 
 @router.post("/api/pull")
@@ -124,9 +129,9 @@ async def create(request: Request) -> Response:
     virtual = _virtual(request)
     model = from_create_request(body)
     _writable(request, virtual, model.name)
-    _, bottom = resolve_chain(model, virtual.get)
+    _, bottom = await virtual.chain(model, get_state(request).catalog.serves)
     base = await find_route(request, bottom, not_found=ProxyError(404, f"model '{bottom}' not found"))
-    await asyncio.to_thread(virtual.put, model)
+    await virtual.put(model)
     if body.get("stream") is False:
         return json_response({"status": "success"})
     return _progress(
@@ -147,11 +152,11 @@ async def copy(request: Request) -> Response:
     virtual = _virtual(request)
     await find_route(request, req.source, not_found=ProxyError(404, f'model "{req.source}" not found'))
     _writable(request, virtual, req.destination)
-    if virtual.get(req.source) is not None:
-        await asyncio.to_thread(virtual.copy, req.source, req.destination)
+    if await virtual.get(req.source) is not None:
+        await virtual.copy(req.source, req.destination)
     else:
         model = build(name=req.destination, base=req.source, created_at=time.time())
-        await asyncio.to_thread(virtual.put, model)
+        await virtual.put(model)
     return Response(status_code=200)
 
 
@@ -161,9 +166,9 @@ async def delete(request: Request) -> Response:
     if not req.target:
         raise ProxyError(400, "model is required")
     virtual = _virtual(request)
-    if virtual.get(req.target) is not None:
+    if await virtual.get(req.target) is not None:
         _writable(request, virtual, req.target)
-        await asyncio.to_thread(virtual.delete, req.target)
+        await virtual.delete(req.target)
         return Response(status_code=200)
     info = (await find_route(request, req.target)).primary
     raise ProxyError(

@@ -13,7 +13,7 @@ from ollama_openai_proxy.virtual.apply import (
 from ollama_openai_proxy.virtual.errors import ModelNotFoundError, ReadOnlyModelError, VirtualModelError
 from ollama_openai_proxy.virtual.modelfile import parse_modelfile, render_modelfile, render_parameters
 from ollama_openai_proxy.virtual.spec import ModelMessage, VirtualModel, from_create_request, normalize_name
-from ollama_openai_proxy.virtual.store import LayeredStore, MemoryStore, SQLiteStore, VirtualStore
+from ollama_openai_proxy.virtual.store import LayeredStore, MemoryStore, SQLStore, VirtualStore
 
 __all__ = [
     "LayeredStore",
@@ -21,7 +21,7 @@ __all__ = [
     "ModelMessage",
     "ModelNotFoundError",
     "ReadOnlyModelError",
-    "SQLiteStore",
+    "SQLStore",
     "VirtualModel",
     "VirtualModelError",
     "VirtualStore",

@@ -1,20 +1,27 @@
-"""The running proxy's view of virtual models: config-declared ones plus an SQLite file, cached in
-memory and reloaded only when the file changes (a stat per lookup, not a query)."""
+"""The running proxy's view of virtual models: config-declared ones over the shared store, read
+through on every lookup of a name that is not a plain backend model, so all replicas agree at once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.translate.errors import ProxyError
+from ollama_openai_proxy.virtual.apply import MAX_DEPTH, resolve_chain
 from ollama_openai_proxy.virtual.spec import VirtualModel
-from ollama_openai_proxy.virtual.store import LayeredStore, MemoryStore, SQLiteStore, VirtualStore
+from ollama_openai_proxy.virtual.store import LayeredStore, MemoryStore, SQLStore
 
-DB_NAME = "virtual-models.db"
-# How stale another worker's write may look here: the file is stat'ed at most this often.
-RECHECK_SECONDS = 1.0
+log = logging.getLogger(__name__)
+
+# How stale this process's list of stored names may be. It is consulted only for a name a backend
+# also serves (a virtual model "shadowing" it): every other name is read from the store each time.
+SHADOW_RECHECK_SECONDS = 2.0
 
 
 def default_state_dir(config: Path | None) -> Path:
@@ -24,99 +31,79 @@ def default_state_dir(config: Path | None) -> Path:
     return Path(data_home) / "ollama-openai-proxy"
 
 
-class _LazySQLite(VirtualStore):
-    """Opens (and creates) the SQLite file only when a model is written, so a read-only
-    deployment that declares its models in the configuration file never needs a writable disk."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._store: SQLiteStore | None = None
-
-    def _open(self, create: bool) -> SQLiteStore | None:
-        if self._store is None and (create or self.path.exists()):
-            try:
-                self._store = SQLiteStore(self.path)
-            except OSError as exc:
-                raise ProxyError(
-                    500, f"cannot store virtual models in {self.path}: {exc}; set OLLAMA_PROXY_STATE_DIR"
-                ) from None
-        return self._store
-
-    def get(self, name: str) -> VirtualModel | None:
-        store = self._open(False)
-        return store.get(name) if store else None
-
-    def list(self) -> list[VirtualModel]:
-        store = self._open(False)
-        return store.list() if store else []
-
-    def put(self, model: VirtualModel) -> None:
-        store = self._open(True)
-        assert store is not None
-        store.put(model)
-
-    def delete(self, name: str) -> bool:
-        store = self._open(False)
-        return store.delete(name) if store else False
-
-    def copy(self, src: str, dst: str) -> VirtualModel:
-        store = self._open(True)
-        assert store is not None
-        return store.copy(src, dst)
-
-
 class VirtualModels:
-    """Lookups from an in-memory snapshot; writes go to the store and refresh the snapshot."""
+    """Lookups that keep plain backend models off the database; writes go straight to the store."""
 
-    def __init__(self, declared: list[VirtualModel], state_dir: Path) -> None:
-        self.path = state_dir / DB_NAME
-        self.store = LayeredStore(MemoryStore(declared), _LazySQLite(self.path))
-        self._stamp: tuple[int, ...] = ()
-        self._snapshot: dict[str, VirtualModel] = {}
-        self._checked = time.monotonic()
-        self._reload()
+    def __init__(self, declared: list[VirtualModel], store: SQLStore) -> None:
+        self.store = LayeredStore(MemoryStore(declared), store)
+        self._stored = store
+        self._keys: set[str] = set()
+        self._keys_at = float("-inf")
+        self._refreshing: asyncio.Task[None] | None = None
 
-    def _file_stamp(self) -> tuple[int, ...]:
-        stamp: list[int] = []
-        for suffix in ("", "-wal"):
-            try:
-                st = os.stat(f"{self.path}{suffix}")
-                stamp += [st.st_mtime_ns, st.st_size]
-            except OSError:
-                stamp += [0, 0]
-        return tuple(stamp)
+    async def get(self, name: str, *, backend_serves: bool = False) -> VirtualModel | None:
+        """The virtual model ``name``. When a backend serves ``name`` too, the store is asked only if
+        the name was stored as of the last few seconds (so the hot path never touches the database)."""
+        declared = self.store.config.find(name)
+        if declared is not None:
+            return declared
+        if backend_serves:
+            self._refresh_keys_soon()
+            if names.canonical(name) not in self._keys:
+                return None
+        return await self._stored.get(name)
 
-    def _reload(self) -> None:
-        self._stamp = self._file_stamp()
-        self._snapshot = {m.key: m for m in self.store.list()}
+    async def chain(
+        self, start: str | VirtualModel, backend_serves: Callable[[str], bool] = lambda _: False
+    ) -> tuple[list[VirtualModel], str]:
+        """``resolve_chain`` over the store: (the virtual models, outermost first; the bottom name)."""
+        found: dict[str, VirtualModel] = {}
+        if isinstance(start, VirtualModel):
+            current: VirtualModel | None = start
+        else:
+            current = await self.get(start, backend_serves=backend_serves(start))
+        while current is not None and len(found) <= MAX_DEPTH:
+            found[current.key] = current
+            if names.canonical(current.base) in found:
+                break
+            current = await self.get(current.base, backend_serves=backend_serves(current.base))
+        return resolve_chain(start, lambda n: found.get(names.canonical(n)))
 
-    def _fresh(self) -> dict[str, VirtualModel]:
-        now = time.monotonic()
-        if now - self._checked >= RECHECK_SECONDS:  # at most one stat a second, not one per request
-            self._checked = now
-            if self._file_stamp() != self._stamp:  # another worker or replica wrote to the file
-                self._reload()
-        return self._snapshot
+    async def list(self) -> list[VirtualModel]:
+        return sorted(await self.store.list(), key=lambda m: m.name)
 
-    def get(self, name: str) -> VirtualModel | None:
-        return self._fresh().get(names.canonical(name))
+    async def put(self, model: VirtualModel) -> None:
+        await self.store.put(model)
+        self._keys.add(model.key)
 
-    def list(self) -> list[VirtualModel]:
-        return sorted(self._fresh().values(), key=lambda m: m.name)
-
-    def put(self, model: VirtualModel) -> None:
-        self.store.put(model)
-        self._reload()
-
-    def delete(self, name: str) -> bool:
-        deleted = self.store.delete(name)
-        self._reload()
+    async def delete(self, name: str) -> bool:
+        deleted = await self.store.delete(name)
+        self._keys.discard(names.canonical(name))
         return deleted
 
-    def copy(self, src: str, dst: str) -> VirtualModel:
-        model = self.store.copy(src, dst)
-        self._reload()
+    async def copy(self, src: str, dst: str) -> VirtualModel:
+        model = await self.store.copy(src, dst)
+        self._keys.add(model.key)
         return model
 
     def is_read_only(self, name: str) -> bool:
         return self.store.is_read_only(name)
+
+    def _refresh_keys_soon(self) -> None:
+        if time.monotonic() - self._keys_at < SHADOW_RECHECK_SECONDS:
+            return
+        if self._refreshing is None or self._refreshing.done():
+            self._keys_at = time.monotonic()  # one refresh at a time, even when it fails
+            self._refreshing = asyncio.create_task(self._refresh_keys())
+
+    async def _refresh_keys(self) -> None:
+        try:
+            self._keys = await self._stored.keys()
+        except ProxyError as exc:
+            log.warning("cannot list stored virtual models: %s", exc.message)
+
+    async def close(self) -> None:
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._refreshing

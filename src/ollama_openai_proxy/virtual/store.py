@@ -1,58 +1,57 @@
-"""Where virtual models live: SQLite (created via the API), memory (configuration file) and both layered."""
+"""Where virtual models live: the shared SQL store (created via the API), memory (configuration file)
+and both layered."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 
 from pydantic import ValidationError
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ollama_openai_proxy.store.database import Database
+from ollama_openai_proxy.store.tables import virtual_models
 from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.virtual.errors import ModelNotFoundError, ReadOnlyModelError, VirtualModelError
 from ollama_openai_proxy.virtual.spec import VirtualModel, normalize_name
 
 log = logging.getLogger(__name__)
 
-_SCHEMA_VERSION = 1
-
 
 class VirtualStore:
-    """The interface every store offers; names match case-insensitively with ``:latest`` optional.
+    """The interface every store offers; names match case-insensitively with ``:latest`` optional."""
 
-    All methods are synchronous and fast; an async caller may wrap them in ``asyncio.to_thread``.
-    """
-
-    def get(self, name: str) -> VirtualModel | None:
+    async def get(self, name: str) -> VirtualModel | None:
         """The model called ``name``, or None."""
         raise NotImplementedError
 
-    def list(self) -> list[VirtualModel]:
+    async def list(self) -> list[VirtualModel]:
         """Every model, ordered by name."""
         raise NotImplementedError
 
-    def put(self, model: VirtualModel) -> None:
+    async def put(self, model: VirtualModel) -> None:
         """Create or replace ``model`` (`ollama create` over an existing name replaces it)."""
         raise NotImplementedError
 
-    def delete(self, name: str) -> bool:
+    async def delete(self, name: str) -> bool:
         """Remove ``name``; False when there was no such model."""
         raise NotImplementedError
 
-    def copy(self, src: str, dst: str) -> VirtualModel:
+    async def copy(self, src: str, dst: str) -> VirtualModel:
         """Store a copy of ``src`` named ``dst`` (replacing any ``dst``) and return it.
 
         Raises ModelNotFoundError (``model "src" not found``) when ``src`` is not in this store, and
         VirtualModelError ``invalid model name`` for a bad ``dst``.
         """
-        model = self.get(src)
+        model = await self.get(src)
         if model is None:
             raise ModelNotFoundError(src, quote='"')
         copied = model.renamed(normalize_name(dst))
-        self.put(copied)
+        await self.put(copied)
         return copied
 
 
@@ -66,52 +65,35 @@ class MemoryStore(VirtualStore):
                 raise VirtualModelError(f"model '{model.name}' is declared twice in the configuration file")
             self._models[model.key] = model
 
-    def get(self, name: str) -> VirtualModel | None:
+    def find(self, name: str) -> VirtualModel | None:
+        """``get`` without awaiting: the configuration is in memory."""
         return self._models.get(names.canonical(name))
 
-    def list(self) -> list[VirtualModel]:
+    async def get(self, name: str) -> VirtualModel | None:
+        return self.find(name)
+
+    async def list(self) -> list[VirtualModel]:
         return sorted(self._models.values(), key=lambda m: m.key)
 
-    def put(self, model: VirtualModel) -> None:
+    async def put(self, model: VirtualModel) -> None:
         raise ReadOnlyModelError(model.name)
 
-    def delete(self, name: str) -> bool:
-        model = self.get(name)
+    async def delete(self, name: str) -> bool:
+        model = self.find(name)
         if model is None:
             return False
         raise ReadOnlyModelError(model.name)
 
-    def copy(self, src: str, dst: str) -> VirtualModel:
+    async def copy(self, src: str, dst: str) -> VirtualModel:
         raise ReadOnlyModelError(normalize_name(dst))
 
 
-class SQLiteStore(VirtualStore):
-    """Models created through the API, in one SQLite file that several worker processes may share.
+class SQLStore(VirtualStore):
+    """Models created through the API, in the shared database (SQLite or PostgreSQL): every process
+    and replica reads the same rows, and ``copy`` runs in one write transaction."""
 
-    One short-lived connection per call (so any thread may call), WAL journal, a busy timeout for
-    concurrent writers, and ``copy`` in one write transaction. Parent folders are created.
-    """
-
-    def __init__(self, path: str | Path, *, timeout: float = 10.0) -> None:
-        self.path = Path(path)
-        self.timeout = timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS virtual_models ("
-                " key TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL, updated_at REAL NOT NULL)"
-            )
-            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        try:
-            db.execute("PRAGMA synchronous=NORMAL")
-            yield db
-        finally:
-            db.close()
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     @staticmethod
     def _load(name: str, data: str) -> VirtualModel | None:
@@ -121,53 +103,71 @@ class SQLiteStore(VirtualStore):
             log.warning("ignoring stored virtual model %r: %s", name, exc)
             return None
 
-    def get(self, name: str) -> VirtualModel | None:
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT name, data FROM virtual_models WHERE key = ?", (names.canonical(name),)
-            ).fetchone()
-        return None if row is None else self._load(row[0], row[1])
+    async def get(self, name: str) -> VirtualModel | None:
+        if not self.database.exists():
+            return None
+        async with self.database.read() as db:
+            return await self._get(db, name)
 
-    def list(self) -> list[VirtualModel]:
-        with self._connect() as db:
-            rows = db.execute("SELECT name, data FROM virtual_models ORDER BY key").fetchall()
-        return [m for m in (self._load(name, data) for name, data in rows) if m is not None]
+    async def _get(self, db: AsyncConnection, name: str) -> VirtualModel | None:
+        query = select(virtual_models.c.name, virtual_models.c.data).where(
+            virtual_models.c.key == names.canonical(name)
+        )
+        row = (await db.execute(query)).first()
+        return None if row is None else self._load(row.name, row.data)
 
-    def put(self, model: VirtualModel) -> None:
-        with self._connect() as db:
-            self._write(db, model)
+    async def list(self) -> list[VirtualModel]:
+        if not self.database.exists():
+            return []
+        async with self.database.read() as db:
+            query = select(virtual_models.c.name, virtual_models.c.data).order_by(virtual_models.c.key)
+            rows = (await db.execute(query)).all()
+        return [m for m in (self._load(row.name, row.data) for row in rows) if m is not None]
 
-    @staticmethod
-    def _write(db: sqlite3.Connection, model: VirtualModel) -> None:
-        db.execute(
-            "INSERT INTO virtual_models (key, name, data, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(key) DO UPDATE SET name = excluded.name, data = excluded.data,"
-            " updated_at = excluded.updated_at",
-            (model.key, model.name, model.model_dump_json(), time.time()),
+    async def keys(self) -> set[str]:
+        """The canonical name of every stored model (cheap: no JSON is read or parsed)."""
+        if not self.database.exists():
+            return set()
+        async with self.database.read() as db:
+            return set((await db.execute(select(virtual_models.c.key))).scalars())
+
+    async def put(self, model: VirtualModel) -> None:
+        async with self.database.write() as db:
+            await self._write(db, model)
+
+    async def _write(self, db: AsyncConnection, model: VirtualModel) -> None:
+        insert = pg_insert if self.database.dialect == "postgresql" else sqlite_insert
+        values = {
+            "key": model.key,
+            "name": model.name,
+            "data": model.model_dump_json(),
+            "updated_at": time.time(),
+        }
+        statement = insert(virtual_models).values(**values)
+        await db.execute(
+            statement.on_conflict_do_update(
+                index_elements=[virtual_models.c.key],
+                set_={k: statement.excluded[k] for k in ("name", "data", "updated_at")},
+            )
         )
 
-    def delete(self, name: str) -> bool:
-        with self._connect() as db:
-            cursor = db.execute("DELETE FROM virtual_models WHERE key = ?", (names.canonical(name),))
-        return cursor.rowcount > 0
+    async def delete(self, name: str) -> bool:
+        if not self.database.exists():
+            return False
+        async with self.database.write() as db:
+            result = await db.execute(
+                delete(virtual_models).where(virtual_models.c.key == names.canonical(name))
+            )
+        return bool(result.rowcount)
 
-    def copy(self, src: str, dst: str) -> VirtualModel:
+    async def copy(self, src: str, dst: str) -> VirtualModel:
         target = normalize_name(dst)
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute(
-                    "SELECT name, data FROM virtual_models WHERE key = ?", (names.canonical(src),)
-                ).fetchone()
-                model = None if row is None else self._load(row[0], row[1])
-                if model is None:
-                    raise ModelNotFoundError(src, quote='"')
-                copied = model.renamed(target)
-                self._write(db, copied)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        async with self.database.write() as db:
+            model = await self._get(db, src)
+            if model is None:
+                raise ModelNotFoundError(src, quote='"')
+            copied = model.renamed(target)
+            await self._write(db, copied)
         return copied
 
 
@@ -178,40 +178,40 @@ class LayeredStore(VirtualStore):
     configured model into a new name is allowed (the copy lands in the writable store).
     """
 
-    def __init__(self, config_models: MemoryStore | Iterable[VirtualModel], sqlite: VirtualStore) -> None:
+    def __init__(self, config_models: MemoryStore | Iterable[VirtualModel], writable: VirtualStore) -> None:
         self.config = config_models if isinstance(config_models, MemoryStore) else MemoryStore(config_models)
-        self.writable = sqlite
+        self.writable = writable
 
     def is_read_only(self, name: str) -> bool:
         """True when ``name`` is declared in the configuration file."""
-        return self.config.get(name) is not None
+        return self.config.find(name) is not None
 
-    def get(self, name: str) -> VirtualModel | None:
-        return self.config.get(name) or self.writable.get(name)
+    async def get(self, name: str) -> VirtualModel | None:
+        return self.config.find(name) or await self.writable.get(name)
 
-    def list(self) -> list[VirtualModel]:
-        models = {m.key: m for m in self.writable.list()}
-        models.update((m.key, m) for m in self.config.list())
+    async def list(self) -> list[VirtualModel]:
+        models = {m.key: m for m in await self.writable.list()}
+        models.update((m.key, m) for m in await self.config.list())
         return sorted(models.values(), key=lambda m: m.key)
 
-    def put(self, model: VirtualModel) -> None:
+    async def put(self, model: VirtualModel) -> None:
         if self.is_read_only(model.name):
             raise ReadOnlyModelError(model.name)
-        self.writable.put(model)
+        await self.writable.put(model)
 
-    def delete(self, name: str) -> bool:
-        configured = self.config.get(name)
+    async def delete(self, name: str) -> bool:
+        configured = self.config.find(name)
         if configured is not None:
             raise ReadOnlyModelError(configured.name)
-        return self.writable.delete(name)
+        return await self.writable.delete(name)
 
-    def copy(self, src: str, dst: str) -> VirtualModel:
+    async def copy(self, src: str, dst: str) -> VirtualModel:
         target = normalize_name(dst)
         if self.is_read_only(target):
             raise ReadOnlyModelError(target)
-        configured = self.config.get(src)
+        configured = self.config.find(src)
         if configured is None:
-            return self.writable.copy(src, target)
+            return await self.writable.copy(src, target)
         copied = configured.renamed(target)
-        self.writable.put(copied)
+        await self.writable.put(copied)
         return copied

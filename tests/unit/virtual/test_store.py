@@ -1,19 +1,23 @@
-"""Virtual model stores: SQLite (shared by processes), memory (configuration, read-only) and layered."""
+"""Virtual model stores: the shared SQL store (SQLite and PostgreSQL), memory (configuration,
+read-only) and layered."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from ollama_openai_proxy.store.database import Database
 from ollama_openai_proxy.virtual import (
     LayeredStore,
     MemoryStore,
     ModelNotFoundError,
     ReadOnlyModelError,
-    SQLiteStore,
+    SQLStore,
     VirtualModel,
     VirtualModelError,
     VirtualStore,
@@ -28,129 +32,161 @@ READ_ONLY = "model '{}' is declared in the configuration file and cannot be chan
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "nested" / "dir" / "virtual.sqlite"
+async def store(database_url: str) -> AsyncIterator[SQLStore]:
+    database = Database(database_url)
+    yield SQLStore(database)
+    await database.dispose()
 
 
-def test_sqlite_creates_parent_folders_and_uses_wal(db: Path) -> None:
-    SQLiteStore(db)
-    assert db.exists()
-    with sqlite3.connect(db) as conn:
+async def test_sqlite_creates_parent_folders_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "virtual.sqlite"
+    database = Database(f"sqlite:///{path}")
+    store = SQLStore(database)
+    assert await store.get("x") is None
+    assert not path.exists(), "a read must not create the file"
+    await store.put(vm("x"))
+    await database.dispose()
+    with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_sqlite_crud(db: Path) -> None:
-    store = SQLiteStore(db)
-    assert store.get("pirate") is None
-    assert store.list() == []
+async def test_crud(store: SQLStore) -> None:
+    assert await store.get("pirate") is None
+    assert await store.list() == []
     model = vm("Pirate", system="Arr", parameters={"temperature": 0.5, "stop": ["x"]})
-    store.put(model)
+    await store.put(model)
     for spelling in ("pirate", "PIRATE:latest", "Pirate:Latest", "registry.ollama.ai/library/pirate"):
-        assert store.get(spelling) == model, spelling
-    assert store.get("pirate:v2") is None
-    store.put(vm("pirate:latest", system="replaced"))
-    got = store.get("pirate")
+        assert await store.get(spelling) == model, spelling
+    assert await store.get("pirate:v2") is None
+    await store.put(vm("pirate:latest", system="replaced"))
+    got = await store.get("pirate")
     assert got is not None
     assert got.system == "replaced"
-    assert [m.name for m in store.list()] == ["pirate:latest"]
-    assert store.delete("PIRATE") is True
-    assert store.delete("pirate") is False
-    assert store.get("pirate") is None
+    assert [m.name for m in await store.list()] == ["pirate:latest"]
+    assert await store.delete("PIRATE") is True
+    assert await store.delete("pirate") is False
+    assert await store.get("pirate") is None
 
 
-def test_sqlite_list_is_ordered(db: Path) -> None:
-    store = SQLiteStore(db)
+async def test_list_is_ordered(store: SQLStore) -> None:
     for name in ("b", "C", "a:v1"):
-        store.put(vm(name))
-    assert [m.name for m in store.list()] == ["a:v1", "b:latest", "C:latest"]
+        await store.put(vm(name))
+    assert [m.name for m in await store.list()] == ["a:v1", "b:latest", "C:latest"]
+    assert await store.keys() == {"a:v1", "b", "c"}
 
 
-def test_sqlite_copy(db: Path) -> None:
-    store = SQLiteStore(db)
+async def test_copy(store: SQLStore) -> None:
     original = vm("pirate", system="Arr", created_at=1.0)
-    store.put(original)
-    copied = store.copy("Pirate:latest", "corsair:v1")
+    await store.put(original)
+    copied = await store.copy("Pirate:latest", "corsair:v1")
     assert copied.name == "corsair:v1"
     assert copied.system == "Arr"
     assert copied.created_at > 1.0
     assert copied.digest == original.digest
-    assert store.get("corsair:v1") == copied
-    assert store.get("pirate") == original
-    store.copy("pirate", "corsair:v1")  # overwrites the destination, like `ollama cp`
-    assert len(store.list()) == 2
+    assert await store.get("corsair:v1") == copied
+    assert await store.get("pirate") == original
+    await store.copy("pirate", "corsair:v1")  # overwrites the destination, like `ollama cp`
+    assert len(await store.list()) == 2
 
 
-def test_sqlite_copy_errors(db: Path) -> None:
-    store = SQLiteStore(db)
+async def test_copy_errors(store: SQLStore) -> None:
     with pytest.raises(ModelNotFoundError) as info:
-        store.copy("ghost", "x")
+        await store.copy("ghost", "x")
     assert str(info.value) == 'model "ghost" not found'
     assert info.value.status == 404
     assert isinstance(info.value, LookupError)
-    store.put(vm("pirate"))
+    await store.put(vm("pirate"))
     with pytest.raises(VirtualModelError, match=r"^invalid model name$"):
-        store.copy("pirate", "no good")
-    assert [m.name for m in store.list()] == ["pirate:latest"]
+        await store.copy("pirate", "no good")
+    assert [m.name for m in await store.list()] == ["pirate:latest"]
 
 
-def test_two_instances_share_one_file(db: Path) -> None:
-    first, second = SQLiteStore(db), SQLiteStore(db)
-    first.put(vm("a", system="one"))
-    got = second.get("a")
+async def test_two_instances_share_one_database(database_url: str) -> None:
+    one, two = Database(database_url), Database(database_url)
+    first, second = SQLStore(one), SQLStore(two)
+    await first.put(vm("a", system="one"))
+    got = await second.get("a")
     assert got is not None
     assert got.system == "one"
-    second.put(vm("a", system="two"))
-    second.copy("a", "b")
-    got = first.get("a")
+    await second.put(vm("a", system="two"))
+    await second.copy("a", "b")
+    got = await first.get("a")
     assert got is not None
     assert got.system == "two"
-    assert [m.name for m in first.list()] == ["a:latest", "b:latest"]
-    assert first.delete("b")
-    assert second.get("b") is None
+    assert [m.name for m in await first.list()] == ["a:latest", "b:latest"]
+    assert await first.delete("b")
+    assert await second.get("b") is None
+    await one.dispose()
+    await two.dispose()
 
 
-def _writer(path: str, worker: int) -> None:
-    store = SQLiteStore(path, timeout=30)
-    for i in range(25):
-        store.put(vm(f"w{worker}-{i}", system=str(i)))
-        store.copy(f"w{worker}-{i}", f"shared-{i}")
+def _writer(url: str, worker: int) -> None:
+    async def write() -> None:
+        database = Database(url, busy_timeout=30)
+        store = SQLStore(database)
+        for i in range(25):
+            await store.put(vm(f"w{worker}-{i}", system=str(i)))
+            await store.copy(f"w{worker}-{i}", f"shared-{i}")
+        await database.dispose()
+
+    asyncio.run(write())
 
 
-def test_concurrent_processes(db: Path) -> None:
-    SQLiteStore(db)
+async def test_concurrent_processes_migrate_and_write(database_url: str) -> None:
+    # Nothing is migrated yet: the three processes race to create the schema, then to write.
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(str(db), n)) for n in range(3)]
+    procs = [ctx.Process(target=_writer, args=(database_url, n)) for n in range(3)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
+        await asyncio.to_thread(p.join, 90)
         assert p.exitcode == 0
-    models = SQLiteStore(db).list()
-    assert len(models) == 3 * 25 + 25
+    database = Database(database_url)
+    assert len(await SQLStore(database).list()) == 3 * 25 + 25
+    await database.dispose()
 
 
-def test_corrupt_row_is_skipped(db: Path, caplog: pytest.LogCaptureFixture) -> None:
-    store = SQLiteStore(db)
-    store.put(vm("good"))
-    with sqlite3.connect(db) as conn:
-        conn.execute("INSERT INTO virtual_models VALUES ('bad', 'bad:latest', '{\"name\": 1}', 0)")
-    assert [m.name for m in store.list()] == ["good:latest"]
-    assert store.get("bad") is None
+async def test_corrupt_row_is_skipped(store: SQLStore, caplog: pytest.LogCaptureFixture) -> None:
+    from ollama_openai_proxy.store.tables import virtual_models
+
+    await store.put(vm("good"))
+    async with store.database.write() as db:
+        await db.execute(
+            virtual_models.insert().values(key="bad", name="bad:latest", data='{"name": 1}', updated_at=0)
+        )
+    assert [m.name for m in await store.list()] == ["good:latest"]
+    assert await store.get("bad") is None
     assert "ignoring stored virtual model 'bad:latest'" in caplog.text
 
 
-def test_memory_store_is_read_only() -> None:
+async def test_a_file_from_before_migrations_is_adopted(tmp_path: Path) -> None:
+    path = tmp_path / "virtual-models.db"
+    with sqlite3.connect(path) as conn:  # the schema 0.x wrote, without Alembic
+        conn.execute(
+            "CREATE TABLE virtual_models (key TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL,"
+            " updated_at REAL NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO virtual_models VALUES ('old', 'old:latest', ?, 0)", (vm("old").model_dump_json(),)
+        )
+    conn.close()
+    database = Database(f"sqlite:///{path}")
+    assert [m.name for m in await SQLStore(database).list()] == ["old:latest"]
+    await database.dispose()
+
+
+async def test_memory_store_is_read_only() -> None:
     store = MemoryStore([vm("Cfg", system="configured")])
-    assert store.get("cfg:latest") is not None
-    assert [m.name for m in store.list()] == ["Cfg:latest"]
+    assert await store.get("cfg:latest") is not None
+    assert [m.name for m in await store.list()] == ["Cfg:latest"]
     with pytest.raises(ReadOnlyModelError) as info:
-        store.put(vm("cfg"))
+        await store.put(vm("cfg"))
     assert str(info.value) == READ_ONLY.format("cfg:latest")
     with pytest.raises(ReadOnlyModelError, match=READ_ONLY.format("Cfg:latest")):
-        store.delete("CFG")
-    assert store.delete("other") is False
+        await store.delete("CFG")
+    assert await store.delete("other") is False
     with pytest.raises(ReadOnlyModelError, match=READ_ONLY.format("x:latest")):
-        store.copy("cfg", "x")
+        await store.copy("cfg", "x")
 
 
 def test_memory_store_rejects_duplicates() -> None:
@@ -160,62 +196,85 @@ def test_memory_store_rejects_duplicates() -> None:
         MemoryStore([vm("a"), vm("A:latest")])
 
 
-def test_layered_store(db: Path) -> None:
-    sqlite = SQLiteStore(db)
-    sqlite.put(vm("shadowed", system="from sqlite"))
-    sqlite.put(vm("mine", system="mine"))
-    store = LayeredStore([vm("shadowed", system="from config"), vm("cfg")], sqlite)
+async def test_layered_store(store: SQLStore) -> None:
+    await store.put(vm("shadowed", system="from the store"))
+    await store.put(vm("mine", system="mine"))
+    layered = LayeredStore([vm("shadowed", system="from config"), vm("cfg")], store)
 
-    shadowed = store.get("SHADOWED")
+    shadowed = await layered.get("SHADOWED")
     assert shadowed is not None
     assert shadowed.system == "from config"
-    assert [m.name for m in store.list()] == ["cfg:latest", "mine:latest", "shadowed:latest"]
-    assert store.is_read_only("cfg")
-    assert not store.is_read_only("mine")
+    assert [m.name for m in await layered.list()] == ["cfg:latest", "mine:latest", "shadowed:latest"]
+    assert layered.is_read_only("cfg")
+    assert not layered.is_read_only("mine")
 
     for action in (
-        lambda: store.put(vm("cfg:latest")),
-        lambda: store.delete("cfg"),
-        lambda: store.copy("mine", "CFG"),
+        lambda: layered.put(vm("cfg:latest")),
+        lambda: layered.delete("cfg"),
+        lambda: layered.copy("mine", "CFG"),
     ):
         with pytest.raises(ReadOnlyModelError):
-            action()
+            await action()
     with pytest.raises(ReadOnlyModelError, match=READ_ONLY.format("shadowed:latest")):
-        store.delete("shadowed")
+        await layered.delete("shadowed")
 
-    store.put(vm("new"))
-    assert sqlite.get("new") is not None
-    assert store.delete("new") is True
-    assert store.delete("new") is False
+    await layered.put(vm("new"))
+    assert await store.get("new") is not None
+    assert await layered.delete("new") is True
+    assert await layered.delete("new") is False
 
-    copied = store.copy("cfg", "from-cfg")  # copying a configured model writes to SQLite
-    assert sqlite.get("from-cfg") == copied
-    assert store.copy("mine", "mine2").system == "mine"
+    copied = await layered.copy("cfg", "from-cfg")  # copying a configured model writes to the store
+    assert await store.get("from-cfg") == copied
+    assert (await layered.copy("mine", "mine2")).system == "mine"
     with pytest.raises(ModelNotFoundError, match=r'^model "ghost" not found$'):
-        store.copy("ghost", "x")
+        await layered.copy("ghost", "x")
 
 
-def test_layered_store_accepts_a_memory_store(db: Path) -> None:
+def test_layered_store_accepts_a_memory_store(tmp_path: Path) -> None:
     config = MemoryStore([vm("cfg")])
-    store = LayeredStore(config, SQLiteStore(db))
-    assert store.config is config
+    layered = LayeredStore(config, SQLStore(Database(f"sqlite:///{tmp_path / 'x.db'}")))
+    assert layered.config is config
 
 
-def test_base_class_copy_and_abstract_methods() -> None:
+async def test_base_class_copy_and_abstract_methods() -> None:
     class Dict(VirtualStore):
         def __init__(self) -> None:
             self.models: dict[str, VirtualModel] = {}
 
-        def get(self, name: str) -> VirtualModel | None:
+        async def get(self, name: str) -> VirtualModel | None:
             return self.models.get(name)
 
-        def put(self, model: VirtualModel) -> None:
+        async def put(self, model: VirtualModel) -> None:
             self.models[model.name] = model
 
     store = Dict()
-    store.put(vm("a:latest"))
-    assert store.copy("a:latest", "b").name == "b:latest"
+    await store.put(vm("a:latest"))
+    assert (await store.copy("a:latest", "b")).name == "b:latest"
     with pytest.raises(ModelNotFoundError):
-        store.copy("zzz", "b")
+        await store.copy("zzz", "b")
     with pytest.raises(NotImplementedError):
-        VirtualStore().list()
+        await VirtualStore().list()
+
+
+async def test_unreachable_database_is_a_clear_500(tmp_path: Path) -> None:
+    from ollama_openai_proxy.translate.errors import ProxyError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    database = Database(f"sqlite:///{blocker / 'sub' / 'x.db'}")  # a folder under a file
+    with pytest.raises(ProxyError) as info:
+        await SQLStore(database).put(vm("x"))
+    assert info.value.status == 500
+    assert "the store at sqlite+aiosqlite:///" in info.value.message
+
+
+def test_database_urls() -> None:
+    from ollama_openai_proxy.store.database import async_url
+
+    assert async_url("sqlite:////tmp/x.db") == "sqlite+aiosqlite:////tmp/x.db"
+    assert async_url("postgresql://u:p@h/db") == "postgresql+asyncpg://u:p@h/db"
+    assert async_url("postgres://h/db") == "postgresql+asyncpg://h/db"
+    assert async_url("postgresql+asyncpg://h/db") == "postgresql+asyncpg://h/db"
+    for bad in ("mysql://h/db", "/tmp/x.db"):
+        with pytest.raises(ValueError, match="sqlite:///path or postgresql://host/db"):
+            async_url(bad)

@@ -7,25 +7,26 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import APIRouter, FastAPI
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
 
-from ollama_openai_proxy import __version__
+from ollama_openai_proxy import redaction
 from ollama_openai_proxy.backends.catalog import Catalog
 from ollama_openai_proxy.backends.client import BackendClient, close_all
 from ollama_openai_proxy.backends.limiter import SharedSlots
 from ollama_openai_proxy.backends.limiter import connect as connect_redis
 from ollama_openai_proxy.config import Settings, load_settings
-from ollama_openai_proxy.middleware import Endpoint, ProxyMiddleware, error_response
+from ollama_openai_proxy.middleware.auth import AuthMiddleware, is_loopback
+from ollama_openai_proxy.middleware.context import ContextMiddleware
+from ollama_openai_proxy.middleware.errors import ErrorMiddleware, router_error
+from ollama_openai_proxy.middleware.exchange import ExchangeMiddleware
+from ollama_openai_proxy.middleware.origin import OriginMiddleware, OriginPolicy, allowed_origins
 from ollama_openai_proxy.observability import configure_logging, count_retry
-from ollama_openai_proxy.routes import dialects, inference, meta, models, openai
-from ollama_openai_proxy.routes.common import context, json_response
+from ollama_openai_proxy.routes import all_routes
 from ollama_openai_proxy.shutdown import DrainMiddleware, install_drain_on_signals
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.store.database import DB_NAME, Database, sqlite_url
@@ -38,9 +39,23 @@ from ollama_openai_proxy.virtual.store import SQLStore
 log = logging.getLogger("ollama_openai_proxy")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class ProxyApp(Starlette):
+    """The Starlette app, with its OpenAPI schema built from the route table when first asked for."""
+
+    _schema: dict[str, Any] | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        if self._schema is None:
+            from ollama_openai_proxy.routes.schema import openapi
+
+            self._schema = openapi(self.routes)
+        return self._schema
+
+
+def create_app(settings: Settings | None = None) -> ProxyApp:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    hold_secrets(settings)
     clients = [BackendClient(b) for b in settings.backends()]
     shared = share_limits(settings, clients)
     database = Database(database_url(settings))
@@ -52,9 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recent=LoadedModels(database),
         database=database,
     )
+    for client in clients:
+        client.on_retry = lambda c, status: count_retry(c.name, status)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The first listing is fetched in the background so start-up never waits on a backend.
         install_drain_on_signals(settings.drain_delay, settings.shutdown_grace)
         refresher = asyncio.create_task(_keep_listings_fresh(state.catalog))
@@ -68,94 +85,77 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await virtual.close()
         await database.dispose()
 
-    app = FastAPI(
-        title="ollama-openai-proxy",
-        version=__version__,
-        description="The Ollama HTTP API served from OpenAI-compatible backends.",
+    app = ProxyApp(
+        routes=all_routes(),
+        middleware=middleware(settings),
+        exception_handlers={HTTPException: router_error},
         lifespan=lifespan,
-        # Metrics are Prometheus's (observability.py); FastAPI's own OpenTelemetry hooks would
-        # look up the global providers on every request for nothing.
-        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
-        docs_url="/docs",
-        redoc_url=None,
     )
     app.state.proxy = state
-    for module in (meta, models, inference, openai, dialects):
-        app.include_router(module.router)
-    _install_error_handlers(app)
-    for client in clients:
-        client.on_retry = lambda c, status: count_retry(c.name, status)
-    app.add_middleware(
-        ProxyMiddleware,
-        settings=settings,
-        fast_routes=hot_routes(inference.router, openai.router, dialects.router),
-    )
-    origins = cors_origins(settings.origins)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"] if "*" in origins else [],
-        allow_origin_regex=None if "*" in origins else origin_regex(origins),
-        allow_methods=["*"],
-        allow_headers=[
-            "Authorization",
-            "Content-Type",
-            "User-Agent",
-            "Accept",
-            "X-Requested-With",
-            "OpenAI-Beta",
-            "X-Request-ID",
-            "x-api-key",
-            "anthropic-version",
-            "anthropic-beta",
-            "anthropic-dangerous-direct-browser-access",
-            "x-stainless-*",
-        ],
-        expose_headers=["X-Request-ID", "X-Ollama-Proxy-Ignored"],
-    )
-    app.add_middleware(DrainMiddleware)
     return app
 
 
-HOT_PATHS = frozenset(
-    {
-        "/api/chat",
-        "/api/generate",
-        "/api/embed",
-        "/api/embeddings",
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/v1/embeddings",
-        "/v1/messages",
-        "/v1/responses",
-    }
-)
+def middleware(settings: Settings) -> list[Middleware]:
+    """The stack, outermost first: the drain's in-flight count (shutdown.py), then context, the
+    origin guard, CORS, auth, exchange and errors (middleware/)."""
+    origins = allowed_origins(settings.origins)
+    return [
+        Middleware(DrainMiddleware),
+        Middleware(ContextMiddleware, log_bodies=settings.log_bodies),
+        Middleware(OriginMiddleware, policy=OriginPolicy(origins)),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=["*"] if "*" in origins else [],
+            allow_origin_regex=None if "*" in origins else origin_regex(origins),
+            allow_methods=["*"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "User-Agent",
+                "Accept",
+                "X-Requested-With",
+                "OpenAI-Beta",
+                "X-Request-ID",
+                "x-api-key",
+                "anthropic-version",
+                "anthropic-beta",
+                "anthropic-dangerous-direct-browser-access",
+                "x-stainless-*",
+            ],
+            expose_headers=["X-Request-ID", "X-Ollama-Proxy-Ignored"],
+        ),
+        Middleware(
+            AuthMiddleware,
+            keys=settings.inbound_keys(),
+            forward_key=settings.forwards_client_key,
+            guard_host=not settings.allow_any_host and is_loopback(settings.listen_address()[0]),
+        ),
+        Middleware(
+            ExchangeMiddleware,
+            max_body=settings.max_body_bytes,
+            log_bodies=settings.log_bodies,
+            body_timeout=settings.body_timeout,
+            body_deadline=settings.body_deadline,
+        ),
+        Middleware(ErrorMiddleware),
+    ]
 
 
-def hot_routes(*routers: APIRouter) -> dict[tuple[str, str], Endpoint]:
-    """The POST endpoints ProxyMiddleware calls directly (they take the Request and return a Response)."""
-    routes: dict[tuple[str, str], Endpoint] = {}
-    for router in routers:
-        for route in router.routes:
-            if isinstance(route, APIRoute) and route.path in HOT_PATHS and "POST" in (route.methods or ()):
-                routes[("POST", route.path)] = route.endpoint
-    return routes
-
-
-# Ollama's built-in allowed origins; OLLAMA_ORIGINS adds to them (comma-separated, "*" wildcards).
-DEFAULT_ORIGINS = [
-    f"{scheme}://{host}{port}"
-    for scheme in ("http", "https")
-    for host in ("localhost", "127.0.0.1", "0.0.0.0", "[::1]")
-    for port in ("", ":*")
-] + ["app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*"]
-
-
-def cors_origins(extra: str) -> list[str]:
-    return DEFAULT_ORIGINS + [o.strip() for o in extra.split(",") if o.strip()]
+def hold_secrets(settings: Settings) -> None:
+    """Every secret in the settings is masked wherever the proxy writes text (redaction.py)."""
+    for backend in settings.backends():
+        redaction.hold([backend.api_key.get_secret_value() if backend.api_key else None])
+        redaction.hold(redaction.url_secrets(backend.base_url))
+        redaction.hold(backend.headers.values())
+    redaction.hold(settings.inbound_keys())
+    redaction.hold(redaction.url_secrets(settings.database_url or ""))
+    if settings.redis_url is not None:
+        redaction.hold(redaction.url_secrets(settings.redis_url.get_secret_value()))
 
 
 def origin_regex(origins: list[str]) -> str:
-    return "^(" + "|".join(re.escape(o).replace(r"\*", ".*") for o in origins) + ")$"
+    """The allowed origins as one regex for the CORS headers (``*`` matching anything, as in gin)."""
+    return "(?i)^(" + "|".join(re.escape(o).replace(r"\*", ".*") for o in origins) + ")$"
 
 
 def share_limits(settings: Settings, clients: list[BackendClient]) -> list[SharedSlots]:
@@ -203,27 +203,3 @@ async def _keep_listings_fresh(catalog: Catalog) -> None:
         except Exception:  # a listing failure is recorded per backend; this loop must survive anything
             log.exception("refreshing model listings failed")
         await asyncio.sleep(max(catalog.ttl, 5.0))
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ProxyError)
-    async def proxy_error(request: Request, exc: ProxyError) -> Response:
-        context(request).error = exc.message
-        return error_response(exc)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        text = {404: "404 page not found", 405: "405 method not allowed"}.get(
-            exc.status_code, str(exc.detail)
-        )
-        return json_response({"error": text}, status=exc.status_code, headers=dict(exc.headers or {}))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {"msg": "invalid request"}
-        return json_response({"error": str(first.get("msg"))}, status=400)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return json_response({"error": f"internal proxy error ({type(exc).__name__})"}, status=500)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -62,6 +62,9 @@ class BackendConfig(BaseModel):
     max_concurrency: int | None = Field(None, gt=0, strict=True)  # requests in flight; more wait in a queue
     max_queue: int = Field(256, ge=0, strict=True)  # waiting beyond this is refused at once with 503
     retries: int = Field(2, ge=0, le=10, strict=True)  # per request, before any byte reached the client
+    # The largest answer read whole (JSON, error bodies, listings); more is a 502. Streams are
+    # relayed as they come, one SSE event at most 16 MiB (translate/sse.py).
+    max_response_bytes: int = Field(256 * 1024 * 1024, gt=0, strict=True)
 
     @field_validator("base_url")
     @classmethod
@@ -103,14 +106,42 @@ class Exposure(BaseModel):
     deny: list[str] = Field(default_factory=list)
 
 
+Scope = Literal["read", "write"]
+
+
 class ApiKey(BaseModel):
-    """An inbound API key, read from the environment variable ``key_env``, allowed the ``models`` globs."""
+    """An inbound API key, read from the environment variable ``key_env``, allowed the ``models`` globs.
+
+    ``scopes``: ``read`` (inference, listings) and ``write`` (create, copy, delete, push, blobs).
+    Models are shared by every key, so only a key allowed every model (``models: ["*"]``) may hold
+    ``write``; it is its default, and a restricted key's default is ``read`` alone.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     key_env: str
     models: list[str] = Field(default_factory=lambda: ["*"])
+    scopes: list[Scope] | None = None
+
+    @model_validator(mode="after")
+    def _write_needs_every_model(self) -> ApiKey:
+        if self.scopes is None:
+            self.scopes = ["read", "write"] if self.models == ["*"] else ["read"]
+        elif "write" in self.scopes and self.models != ["*"]:
+            raise ValueError(
+                f"key {self.name!r}: the write scope needs models: ['*'] (a key limited to some models "
+                "could change models other keys use)"
+            )
+        return self
+
+
+class InboundKey(NamedTuple):
+    """What an accepted inbound key may do."""
+
+    name: str
+    models: list[str]
+    write: bool
 
 
 class AuthConfig(BaseModel):
@@ -235,6 +266,14 @@ class Settings(BaseSettings):
     origins: str = Field("", validation_alias=AliasChoices("OLLAMA_ORIGINS"))
     allow_any_host: bool = False
     max_body_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    # Slow clients (slowloris): a request's headers must arrive within header_timeout seconds, its
+    # body with no gap longer than body_timeout and whole within body_deadline (nginx's 60 s
+    # client_header_timeout and client_body_timeout); at most max_connections connections are open
+    # (default: half the descriptor limit), the longest-idle one closed to make room for a new one.
+    header_timeout: float = Field(60.0, gt=0)
+    body_timeout: float = Field(60.0, gt=0)
+    body_deadline: float = Field(600.0, gt=0)
+    max_connections: int | None = Field(None, gt=0)
     shutdown_grace: float = Field(25.0, ge=0)
     # After SIGTERM: how long /ready answers 503 while requests are still served, so a balancer
     # stops sending new ones before the listener closes.
@@ -299,13 +338,13 @@ class Settings(BaseSettings):
             )
         ]
 
-    def inbound_keys(self) -> dict[str, tuple[str, list[str]]]:
-        """Accepted API keys → (key name, allowed model globs). Empty: no authentication."""
-        keys: dict[str, tuple[str, list[str]]] = {}
+    def inbound_keys(self) -> dict[str, InboundKey]:
+        """Accepted API keys → what each may do. Empty: no authentication."""
+        keys: dict[str, InboundKey] = {}
         if self.api_keys is not None:
             for i, key in enumerate(k.strip() for k in self.api_keys.get_secret_value().split(",")):
                 if key:
-                    keys[key] = (f"key{i + 1}", ["*"])
+                    keys[key] = InboundKey(f"key{i + 1}", ["*"], True)
         file = self.file_config()
         for i, entry in enumerate(file.auth.keys if file else []):
             value = os.environ.get(entry.key_env, "")
@@ -313,7 +352,7 @@ class Settings(BaseSettings):
                 raise ConfigError(
                     f"{self.config}: auth.keys[{i}].key_env: environment variable {entry.key_env} is not set"
                 )
-            keys[value] = (entry.name, entry.models)
+            keys[value] = InboundKey(entry.name, entry.models, "write" in (entry.scopes or ()))
         return keys
 
     @property

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Iterator
 
-from ollama_openai_proxy.backends.catalog import BackendState, Catalog
+from ollama_openai_proxy.backends.catalog import Catalog, CatalogBackend
 from ollama_openai_proxy.backends.client import BackendClient, close_all
 from ollama_openai_proxy.config import Settings
 
@@ -38,9 +38,9 @@ def _report_only(settings: Settings) -> Iterator[None]:
         package.setLevel(level)
 
 
-def _backend_problem(state: BackendState) -> str | None:
+def _backend_problem(state: CatalogBackend) -> str | None:
     """The backend's failure as one line naming it, or None when it answered (or lists nothing by design)."""
-    if state.last_error is None or not state.listing_supported:
+    if state.last_error is None:
         return None
     name = state.client.name
     error = state.last_error
@@ -93,7 +93,7 @@ async def check(settings: Settings) -> tuple[str, list[str]]:
             if state.listing_supported and state.last_error is None and not state.models:
                 problems.append(f"backend {c.name}: serves no model matching {state.patterns}")
         for alias in catalog.config.aliases:
-            route = await catalog.route(alias) if catalog._find(alias) else None
+            route = await catalog.resolve(alias) if catalog._find(alias) else None
             if route is None:
                 problems.append(f"alias {alias}: none of its targets is served by a reachable backend")
         exposed = await catalog.models()

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+import fnmatch
 import logging
 import os
 import sys
-from collections.abc import MutableMapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+
+from ollama_openai_proxy.redaction import redact, redact_bytes
+from ollama_openai_proxy.translate import names
 
 _MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -57,6 +64,43 @@ class RequestContext:
     completion_tokens: int = 0
     error: str = ""
     body: bytes = b""  # kept only with OLLAMA_PROXY_LOG_BODIES, for the debug log
+    body_size: int = 0  # bytes of the request body, once read (large ones are handled off the loop)
+    start: int = field(default_factory=time.perf_counter_ns)  # arrival, monotonic ns
+
+    def allows(self, model: str) -> bool:
+        """Whether the caller's API key may use ``model``: its globs, matched against the name in
+        its normal forms (case-folded, default registry and namespace dropped, ``:latest`` optional),
+        so every spelling of one model gets the same answer."""
+        if self.allowed_models is None:
+            return True
+        return model_allowed(model, self.allowed_models)
+
+
+def model_allowed(model: str, globs: list[str]) -> bool:
+    key = names.canonical(model)
+    forms = (key, key + ":latest") if ":" not in key.rsplit("/", 1)[-1] else (key,)
+    patterns = [names.strip_default_prefix(p.strip().lower()) for p in globs]
+    return any(fnmatch.fnmatchcase(form, p) for form in forms for p in patterns)
+
+
+def context_of(scope: MutableMapping[str, Any]) -> RequestContext:
+    """The request's context, made by ContextMiddleware (or a bare one when the app runs without it)."""
+    state = scope.setdefault("state", {})
+    ctx = state.get("ctx")
+    if not isinstance(ctx, RequestContext):
+        ctx = state["ctx"] = RequestContext("", scope.get("method", ""), scope.get("path", ""))
+    return ctx
+
+
+BODY_LOG_LIMIT = 4096
+
+
+def body_for_log(body: bytes) -> str | None:
+    """The request body for the debug log (OLLAMA_PROXY_LOG_BODIES): cut short, keys redacted."""
+    if not body:
+        return None
+    text = body[:BODY_LOG_LIMIT].decode("utf-8", "replace")
+    return redact(text) + ("…" if len(body) > BODY_LOG_LIMIT else "")
 
 
 _children: dict[tuple[Any, ...], Any] = {}
@@ -67,7 +111,7 @@ def _child(metric: Any, *labels: str) -> Any:
     key = (metric, *labels)
     child = _children.get(key)
     if child is None:
-        child = _children[key] = metric.labels(*labels)
+        child = _children[key] = metric.labels(*map(redact, labels))
     return child
 
 
@@ -89,12 +133,34 @@ def count_retry(backend: str, status: str) -> None:
     RETRIES.labels(backend, status).inc()
 
 
-def metrics_text() -> bytes:
+def metrics_text(visible: Callable[[str], bool] | None = None) -> bytes:
+    """The metrics in Prometheus' text format; with ``visible``, only the samples whose ``model``
+    label it accepts (and those without a model)."""
+    registry: Any = REGISTRY
     if _MULTIPROCESS:
+        from prometheus_client import multiprocess
+
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest()
+    if visible is not None:
+        registry = _ModelFilter(registry, visible)
+    return generate_latest(registry)
+
+
+class _ModelFilter:
+    """A registry view leaving out the samples of models a caller may not see."""
+
+    def __init__(self, registry: Any, visible: Callable[[str], bool]) -> None:
+        self.registry = registry
+        self.visible = visible
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            kept = copy.copy(family)
+            kept.samples = [
+                s for s in family.samples if not s.labels.get("model") or self.visible(s.labels["model"])
+            ]
+            yield kept
 
 
 def _orjson_dumps(obj: Any, **_: Any) -> str:
@@ -136,7 +202,11 @@ def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _drop_color, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _drop_color,
+                _redacted(renderer),
+            ],
             foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         )
     )
@@ -149,6 +219,16 @@ def configure_logging(level: str, fmt: str) -> None:
     access_log.configure(level, fmt)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _redacted(renderer: Any) -> Any:
+    """``renderer`` with the held secrets masked in what it renders (text or bytes)."""
+
+    def render(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
+        out = renderer(logger, name, event)
+        return redact_bytes(out) if isinstance(out, bytes) else redact(str(out))
+
+    return render
 
 
 # Liveness and readiness probes arrive every few seconds from orchestrators: logged at debug only.
@@ -172,7 +252,7 @@ class AccessLog:
             processors=[
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
-                renderer,
+                _redacted(renderer),
             ],
             wrapper_class=structlog.make_filtering_bound_logger(numeric),
             cache_logger_on_first_use=True,

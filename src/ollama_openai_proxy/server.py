@@ -65,5 +65,6 @@ def serve(host: str, port: int, workers: int, log_level: str, grace: float) -> i
         # this bounds what is left (a slow non-streamed answer), so the exit comes <= grace + 5 s
         # after the drain delay.
         timeout_graceful_shutdown=4,
+        http="ollama_openai_proxy.connections:GuardedProtocol",  # header timeout, connection cap
     )
     return 0

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ollama_openai_proxy.backends.client import begin_drain
+from ollama_openai_proxy.backends.client import begin_drain, end_drain
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class Drain:
         """A new server in this process (tests start several): not draining, an event of this loop."""
         self.draining = False
         self._idle = asyncio.Event()
+        end_drain()
 
     def finished(self) -> None:
         self.in_flight -= 1

@@ -106,6 +106,22 @@ def new_backend() -> Iterator[Callable[..., FakeBackend]]:
         fake.stop()
 
 
+@pytest.fixture(scope="module")
+def module_backend() -> Iterator[FakeBackend]:
+    """One scripted backend for a whole test module."""
+    fake = FakeBackend(models=list(MODELS)).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def module_proxy(module_backend: FakeBackend) -> Iterator[ServedProxy]:
+    """One proxy in front of ``module_backend`` for a whole test module (generic profile)."""
+    served = ServedProxy(make_settings(module_backend.url, backend_profile="generic")).start()
+    yield served
+    served.stop()
+
+
 @pytest.fixture
 def new_proxy() -> Iterator[Callable[..., ServedProxy]]:
     """Start a proxy in this process (real socket, Uvicorn in a thread) with its own settings."""

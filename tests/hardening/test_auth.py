@@ -14,7 +14,7 @@ import ollama
 import pytest
 
 from ollama_openai_proxy.app import create_app
-from ollama_openai_proxy.middleware import PUBLIC_PATHS
+from ollama_openai_proxy.middleware.auth import PUBLIC_PATHS
 from tests.conftest import ServedProxy, make_settings
 from tests.hardening.conftest import assert_ollama_error, backend_entry
 from tests.support.fake_backend import FakeBackend

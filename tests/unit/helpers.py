@@ -11,8 +11,12 @@ import orjson
 
 from ollama_openai_proxy.protocol.ollama import ChatRequest, GenerateRequest
 from ollama_openai_proxy.translate.profiles import PROFILES
-from ollama_openai_proxy.translate.request import BackendRequest, chat_request, generate_request
-from ollama_openai_proxy.translate.response import Clock, Kind, StreamTranslator
+from ollama_openai_proxy.translate.request import (
+    BackendRequest,
+    ollama_to_openai_chat,
+    ollama_to_openai_generate,
+)
+from ollama_openai_proxy.translate.response import Clock, Kind, StreamTranslator, line
 
 GOLDEN = Path(__file__).parent / "golden"
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "llamacpp"
@@ -27,8 +31,10 @@ def golden(name: str) -> Any:
 
 def translate(kind: str, profile: str, request: dict[str, Any], backend_model: str = "b") -> BackendRequest:
     if kind == "chat":
-        return chat_request(ChatRequest.model_validate(request), backend_model, PROFILES[profile])
-    return generate_request(GenerateRequest.model_validate(request), backend_model, PROFILES[profile])
+        return ollama_to_openai_chat(ChatRequest.model_validate(request), backend_model, PROFILES[profile])
+    return ollama_to_openai_generate(
+        GenerateRequest.model_validate(request), backend_model, PROFILES[profile]
+    )
 
 
 def strip_volatile(obj: dict[str, Any], durations: list[str] | None = None) -> dict[str, Any]:
@@ -60,9 +66,9 @@ def run_stream(
     now = 0
     for i, data in enumerate(events):
         now = (i + 1) * 10 * MS
-        lines.extend(translator.feed(data, now))
+        lines.extend(line(c) for c in translator.feed(data, now))
     if finish and translator.complete:
-        lines.extend(translator.finish(now + 10 * MS))
+        lines.extend(line(c) for c in translator.finish(now + 10 * MS))
     for raw in lines:
         assert raw.endswith(b"\n"), raw
         assert raw.count(b"\n") == 1, raw

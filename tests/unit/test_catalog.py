@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ollama_openai_proxy.backends.catalog import BackendState, model_from_entry
+from ollama_openai_proxy.backends.catalog import CatalogBackend, model_from_entry
 from ollama_openai_proxy.backends.client import BackendClient
 from ollama_openai_proxy.config import BackendConfig
 from ollama_openai_proxy.translate.profiles import GENERIC
 
 
 @pytest.fixture
-def state() -> BackendState:
-    return BackendState(
+def state() -> CatalogBackend:
+    return CatalogBackend(
         client=BackendClient(BackendConfig(base_url="http://127.0.0.1:9/v1")), profile=GENERIC
     )
 
@@ -20,14 +20,14 @@ def state() -> BackendState:
 @pytest.mark.parametrize(
     ("owner", "created"), [("llamacpp", 0), ("vllm", 0), ("openai", 1700000000), ("system", 1700000000)]
 )
-def test_created_only_when_stable(state: BackendState, owner: str, created: int) -> None:
+def test_created_only_when_stable(state: CatalogBackend, owner: str, created: int) -> None:
     # llama.cpp and vLLM stamp each listing with the current time: not a date to show
     model = model_from_entry({"id": "m", "created": 1700000000, "owned_by": owner}, state)
     assert model is not None
     assert model.created == created
 
 
-def test_digest_is_stable_and_long(state: BackendState) -> None:
+def test_digest_is_stable_and_long(state: CatalogBackend) -> None:
     a = model_from_entry({"id": "gpt-4o"}, state)
     b = model_from_entry({"id": "gpt-4o"}, state)
     assert a is not None
@@ -37,7 +37,7 @@ def test_digest_is_stable_and_long(state: BackendState) -> None:
     assert int(a.digest, 16) >= 0
 
 
-def test_llamacpp_meta(state: BackendState) -> None:
+def test_llamacpp_meta(state: CatalogBackend) -> None:
     entry = {
         "id": "smollm2",
         "owned_by": "llamacpp",
@@ -54,7 +54,7 @@ def test_llamacpp_meta(state: BackendState) -> None:
     assert model.name == "smollm2:latest"
 
 
-def test_openrouter_entry(state: BackendState) -> None:
+def test_openrouter_entry(state: CatalogBackend) -> None:
     entry = {
         "id": "meta-llama/llama-3.1-8b-instruct:free",
         "context_length": 131072,
@@ -69,7 +69,7 @@ def test_openrouter_entry(state: BackendState) -> None:
     assert model.context_length == 131072
 
 
-def test_embedding_models_are_embedding_only(state: BackendState) -> None:
+def test_embedding_models_are_embedding_only(state: CatalogBackend) -> None:
     model = model_from_entry({"id": "text-embedding-3-small"}, state)
     assert model is not None
     assert model.capabilities == ["embedding"]

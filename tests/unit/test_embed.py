@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from ollama_openai_proxy.protocol.ollama import EmbeddingsRequest, EmbedRequest
 from ollama_openai_proxy.translate.embed import (
-    embed_request,
-    embed_response,
-    embeddings_request,
     normalize,
+    ollama_to_openai_embed,
+    ollama_to_openai_embeddings,
+    openai_to_ollama_embed,
     vectors,
 )
 from ollama_openai_proxy.translate.errors import ProxyError
@@ -22,7 +22,7 @@ from ollama_openai_proxy.translate.profiles import GENERIC, LLAMACPP, OPENAI, VL
 
 
 def test_embed_request_single_string() -> None:
-    breq = embed_request(
+    breq = ollama_to_openai_embed(
         EmbedRequest.model_validate({"model": "m", "input": "hi"}), "text-embedding-3-small", OPENAI
     )
     assert breq.endpoint == "embeddings"
@@ -32,7 +32,7 @@ def test_embed_request_single_string() -> None:
 
 def test_embed_request_batch_dimensions_openai() -> None:
     req = EmbedRequest.model_validate({"model": "m", "input": ["a", "b"], "dimensions": 256})
-    assert embed_request(req, "b", OPENAI).payload == {
+    assert ollama_to_openai_embed(req, "b", OPENAI).payload == {
         "model": "b",
         "input": ["a", "b"],
         "encoding_format": "float",
@@ -43,7 +43,7 @@ def test_embed_request_batch_dimensions_openai() -> None:
 @pytest.mark.parametrize("profile", [VLLM, LLAMACPP, GENERIC])
 def test_dimensions_not_sent_where_unsupported(profile: Any) -> None:
     req = EmbedRequest.model_validate({"model": "m", "input": ["a"], "dimensions": 8})
-    assert "dimensions" not in embed_request(req, "b", profile).payload
+    assert "dimensions" not in ollama_to_openai_embed(req, "b", profile).payload
 
 
 def test_embed_request_reports_truncate_false_options_and_unknown() -> None:
@@ -56,20 +56,22 @@ def test_embed_request_reports_truncate_false_options_and_unknown() -> None:
             "extra": 1,
         }
     )
-    assert embed_request(req, "b", GENERIC).ignored == [
+    assert ollama_to_openai_embed(req, "b", GENERIC).ignored == [
         "extra (unknown field)",
         "truncate=false (the backend applies its own length policy)",
         "options.num_ctx (embeddings take no sampling options)",
         "options.temperature (embeddings take no sampling options)",
     ]
     assert (
-        embed_request(EmbedRequest.model_validate({"input": "a", "truncate": True}), "b", GENERIC).ignored
+        ollama_to_openai_embed(
+            EmbedRequest.model_validate({"input": "a", "truncate": True}), "b", GENERIC
+        ).ignored
         == []
     )
 
 
 def test_legacy_embeddings_request() -> None:
-    breq = embeddings_request(
+    breq = ollama_to_openai_embeddings(
         EmbeddingsRequest.model_validate({"model": "m", "prompt": "hello", "options": {"seed": 1}}), "b"
     )
     assert breq.endpoint == "embeddings"
@@ -134,7 +136,7 @@ def test_embed_response() -> None:
         "data": [{"index": 1, "embedding": [0.0, 2.0]}, {"index": 0, "embedding": [3.0, 4.0]}],
         "usage": {"prompt_tokens": 7, "total_tokens": 7},
     }
-    out = embed_response("nomic", data, None, {"total_duration": 123})
+    out = openai_to_ollama_embed("nomic", data, None, {"total_duration": 123})
     assert out == {
         "model": "nomic",
         "embeddings": [[0.6, 0.8], [0.0, 1.0]],
@@ -144,5 +146,5 @@ def test_embed_response() -> None:
 
 
 def test_embed_response_dimensions_and_no_usage() -> None:
-    out = embed_response("m", {"data": [{"index": 0, "embedding": [3.0, 4.0, 100.0]}]}, 2, {})
+    out = openai_to_ollama_embed("m", {"data": [{"index": 0, "embedding": [3.0, 4.0, 100.0]}]}, 2, {})
     assert out == {"model": "m", "embeddings": [[0.6, 0.8]]}

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from ollama_openai_proxy.translate.errors import ProxyError
-from ollama_openai_proxy.translate.response import Clock, completion_to_ollama
+from ollama_openai_proxy.translate.response import Clock, openai_to_ollama_completion
 from ollama_openai_proxy.translate.sse import SSEDecoder
 from tests.unit.helpers import MS, golden, run_stream, strip_volatile, translate
 
@@ -91,7 +91,7 @@ def test_stream_golden_through_sse_bytes(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", RESPONSE_CASES, ids=[c["name"] for c in RESPONSE_CASES])
 def test_response_golden(case: dict[str, Any]) -> None:
     clock = Clock(start=0, sent=2 * MS)
-    out = completion_to_ollama(case["kind"], "m", case["response"], clock, 50 * MS)
+    out = openai_to_ollama_completion(case["kind"], "m", case["response"], clock, 50 * MS)
     assert strip_volatile(out) == case["expected"]
     assert out["total_duration"] == 50 * MS
     assert out["load_duration"] == 2 * MS

@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
-from ollama_openai_proxy.translate.embed import embed_response, vectors
+from ollama_openai_proxy.translate.embed import openai_to_ollama_embed, vectors
 from ollama_openai_proxy.translate.errors import from_backend
-from ollama_openai_proxy.translate.response import Clock, StreamTranslator, completion_to_ollama
+from ollama_openai_proxy.translate.response import Clock, StreamTranslator, line, openai_to_ollama_completion
 from ollama_openai_proxy.translate.sse import SSEDecoder
 from tests.unit.helpers import FIXTURES, MS, strip_volatile, translate
 
@@ -51,11 +51,11 @@ def translate_stream(name: str, chunk_size: int) -> tuple[StreamTranslator, list
     for i in range(0, len(body), chunk_size):
         now += MS
         for data in decoder.feed(body[i : i + chunk_size]):
-            out.extend(translator.feed(data, now))
+            out.extend(line(c) for c in translator.feed(data, now))
     for data in decoder.close():
-        out.extend(translator.feed(data, now))
+        out.extend(line(c) for c in translator.feed(data, now))
     assert translator.finished, "the capture ends with [DONE]"
-    out.extend(translator.finish(now + MS))
+    out.extend(line(c) for c in translator.finish(now + MS))
     return translator, [orjson.loads(b) for b in out]
 
 
@@ -119,7 +119,7 @@ def test_sse_capture_json_schema_stream_is_json() -> None:
 @pytest.mark.parametrize("name", CHAT_JSON)
 def test_chat_json_capture(name: str) -> None:
     data = json.loads(raw(name))
-    out = completion_to_ollama("chat", "smollm2:latest", data, Clock(start=0, sent=MS), 500 * MS)
+    out = openai_to_ollama_completion("chat", "smollm2:latest", data, Clock(start=0, sent=MS), 500 * MS)
     message = data["choices"][0]["message"]
     assert out["message"]["content"] == (message.get("content") or "")
     assert out["message"]["role"] == "assistant"
@@ -141,7 +141,7 @@ def test_chat_json_capture(name: str) -> None:
 
 def test_completions_logprobs_capture() -> None:
     data = json.loads(raw("completions_logprobs"))
-    out = completion_to_ollama("generate", "smollm2:latest", data, Clock(start=0, sent=MS), 100 * MS)
+    out = openai_to_ollama_completion("generate", "smollm2:latest", data, Clock(start=0, sent=MS), 100 * MS)
     assert out["response"] == " Paris.\n"
     assert [lp["token"] for lp in out["logprobs"]] == [" Paris", ".", "\n"]
     assert out["logprobs"][0]["top_logprobs"][1] == {
@@ -158,7 +158,7 @@ def test_embeddings_capture(name: str) -> None:
     data = json.loads(raw(name))
     got = vectors(data)
     assert len(got) == len(data["data"])
-    out = embed_response("smollm2", data, 8, {})
+    out = openai_to_ollama_embed("smollm2", data, 8, {})
     for vec, src in zip(out["embeddings"], got, strict=True):
         assert len(vec) == 8
         assert sum(v * v for v in vec) == pytest.approx(1.0)

@@ -8,15 +8,8 @@ from typing import Any
 import pytest
 
 from ollama_openai_proxy.backends.catalog import ModelInfo
-from ollama_openai_proxy.translate.metadata import (
-    FOREVER,
-    details,
-    parameter_size,
-    ps_entry,
-    rfc3339,
-    show_response,
-    tags_entry,
-)
+from ollama_openai_proxy.serving.metadata import details, ps_entry, show_response, tags_entry
+from ollama_openai_proxy.translate.metadata import FOREVER, parameter_size, rfc3339
 from ollama_openai_proxy.translate.profiles import LLAMACPP, OPENAI, Profile
 
 

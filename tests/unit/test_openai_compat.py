@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ollama_openai_proxy.translate.openai_compat import StreamRenamer, apply_virtual, renamed
+from ollama_openai_proxy.serving.openai import apply_virtual
+from ollama_openai_proxy.translate.openai_compat import StreamRenamer, renamed
 from ollama_openai_proxy.translate.profiles import PROFILES
 from ollama_openai_proxy.virtual.spec import from_create_request
 

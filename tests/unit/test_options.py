@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
+from ollama_openai_proxy.protocol.options import LOAD_OPTIONS
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.options import coerce, map_options
 from ollama_openai_proxy.translate.profiles import (
     GENERIC,
     LLAMACPP,
-    LOAD_OPTIONS,
     OPENAI,
     OPENROUTER,
     PROFILES,

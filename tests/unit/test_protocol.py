@@ -192,9 +192,12 @@ def test_tool_call_arguments_string_and_default() -> None:
     assert msg.tool_calls[1].function.arguments == {}
 
 
-@pytest.mark.parametrize("value", [300, 1.5, -1, "5m", "0", "-1m"])
-def test_keep_alive_types(value: Any) -> None:
-    assert ChatRequest.model_validate({"keep_alive": value}).keep_alive == value
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [(300, 300.0), (1.5, 1.5), (-1, -1.0), ("5m", 300.0), ("0", 0.0), ("-1m", -60.0), (1e300, -1.0)],
+)
+def test_keep_alive_is_read_as_seconds(value: Any, want: float) -> None:
+    assert ChatRequest.model_validate({"keep_alive": value}).keep_alive == want
 
 
 def test_named_request_target() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from ollama_openai_proxy.protocol.ollama import Message
 from ollama_openai_proxy.translate.errors import ProxyError
-from ollama_openai_proxy.translate.request import convert_messages, image_data_uri
+from ollama_openai_proxy.translate.request import image_data_uri, ollama_to_openai_messages
 from tests.unit.helpers import translate
 
 
@@ -86,7 +86,7 @@ def test_url_safe_base64_rejected() -> None:
 
 def _messages(*raw: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     ignored: list[str] = []
-    out = convert_messages([Message.model_validate(m) for m in raw], ignored)
+    out = ollama_to_openai_messages([Message.model_validate(m) for m in raw], ignored)
     return out, ignored
 
 

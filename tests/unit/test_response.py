@@ -7,18 +7,18 @@ from typing import Any
 import orjson
 import pytest
 
+from ollama_openai_proxy.serving.chat import now_rfc3339
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.response import (
     Clock,
-    completion_to_ollama,
-    convert_logprobs,
     done_reason,
     error_line,
     line,
     load_reply,
     metrics,
-    now_rfc3339,
-    ollama_tool_calls,
+    openai_to_ollama_completion,
+    openai_to_ollama_logprobs,
+    openai_to_ollama_tool_calls,
     parse_arguments,
 )
 from tests.unit.helpers import MS, RFC3339
@@ -64,7 +64,7 @@ def test_ollama_tool_calls() -> None:
         {"id": "", "function": {"name": "h"}},
         {},
     ]
-    assert ollama_tool_calls(calls) == [
+    assert openai_to_ollama_tool_calls(calls) == [
         {"id": "a", "function": {"index": 0, "name": "f", "arguments": {"x": 1}}},
         {"function": {"index": 1, "name": "g", "arguments": {"y": 2}}},
         {"function": {"index": 2, "name": "h", "arguments": {}}},
@@ -73,14 +73,14 @@ def test_ollama_tool_calls() -> None:
 
 
 def test_convert_logprobs_shapes() -> None:
-    assert convert_logprobs(None) == []
-    assert convert_logprobs([]) == []
-    assert convert_logprobs({"content": None, "refusal": None}) == []
-    assert convert_logprobs(
+    assert openai_to_ollama_logprobs(None) == []
+    assert openai_to_ollama_logprobs([]) == []
+    assert openai_to_ollama_logprobs({"content": None, "refusal": None}) == []
+    assert openai_to_ollama_logprobs(
         {"content": [{"token": "a", "logprob": -1.0, "bytes": None, "top_logprobs": []}]}
     ) == [{"token": "a", "logprob": -1.0}]
     legacy = {"tokens": ["a", "b"], "token_logprobs": [-0.5], "top_logprobs": [{"a": -0.5}, None]}
-    assert convert_logprobs(legacy) == [
+    assert openai_to_ollama_logprobs(legacy) == [
         {"token": "a", "logprob": -0.5, "top_logprobs": [{"token": "a", "logprob": -0.5}]},
         {"token": "b", "logprob": 0.0},
     ]
@@ -141,7 +141,7 @@ def test_completion_refusal_does_not_override_content() -> None:
             {"message": {"role": "assistant", "content": "text", "refusal": "no"}, "finish_reason": "stop"}
         ]
     }
-    out = completion_to_ollama("chat", "m", data, Clock(start=0, sent=MS), 2 * MS)
+    out = openai_to_ollama_completion("chat", "m", data, Clock(start=0, sent=MS), 2 * MS)
     assert out["message"]["content"] == "text"
 
 
@@ -149,12 +149,12 @@ def test_completion_uses_first_choice_only() -> None:
     data = {
         "choices": [{"index": 0, "message": {"content": "one"}}, {"index": 1, "message": {"content": "two"}}]
     }
-    out = completion_to_ollama("generate", "m", data, Clock(start=0, sent=MS), 2 * MS)
+    out = openai_to_ollama_completion("generate", "m", data, Clock(start=0, sent=MS), 2 * MS)
     assert out["response"] == "one"
 
 
 def test_completion_invalid_tool_arguments() -> None:
     data = {"choices": [{"message": {"tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}]}}]}
     with pytest.raises(ProxyError) as info:
-        completion_to_ollama("chat", "m", data, Clock(start=0), MS)
+        openai_to_ollama_completion("chat", "m", data, Clock(start=0), MS)
     assert info.value.status == 502

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import orjson
 import pytest
 
 from ollama_openai_proxy.translate.errors import ProxyError
@@ -45,7 +44,7 @@ def test_mid_stream_error_event_raises(event: dict[str, object], message: str) -
 def test_error_key_null_is_not_an_error() -> None:
     translator = StreamTranslator("chat", "m", stream_clock())
     lines = translator.feed(json.dumps({"error": None, "choices": [{"delta": {"content": "x"}}]}), MS)
-    assert orjson.loads(lines[0])["message"]["content"] == "x"
+    assert lines[0]["message"]["content"] == "x"
 
 
 @pytest.mark.parametrize(
@@ -198,7 +197,7 @@ def test_metrics_measured_by_clock() -> None:
     translator.feed(
         json.dumps({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3}}), 72 * MS
     )
-    final = orjson.loads(translator.finish(80 * MS)[-1])
+    final = translator.finish(80 * MS)[-1]
     assert final["total_duration"] == 80 * MS
     assert final["load_duration"] == 5 * MS
     assert final["prompt_eval_duration"] == 15 * MS
@@ -218,7 +217,7 @@ def test_metrics_from_llamacpp_timings() -> None:
     translator.feed(
         json.dumps({"choices": [{"delta": {}, "finish_reason": "stop"}], "timings": timings}), 31 * MS
     )
-    final = orjson.loads(translator.finish(40 * MS)[-1])
+    final = translator.finish(40 * MS)[-1]
     assert final["prompt_eval_duration"] == 11_609_000
     assert final["eval_duration"] == 79_123_000
     assert final["prompt_eval_count"] == 37
@@ -240,7 +239,7 @@ def test_tool_call_fragments_count_as_generated_tokens() -> None:
     translator.feed(
         json.dumps({"choices": [], "usage": {"prompt_tokens": 120, "completion_tokens": 22}}), 62 * MS
     )
-    final = orjson.loads(translator.finish(63 * MS)[-1])
+    final = translator.finish(63 * MS)[-1]
     assert final["eval_count"] == 22
     assert final["eval_duration"] == 50 * MS
     assert final["prompt_eval_duration"] == 8 * MS
@@ -254,7 +253,7 @@ def test_single_chunk_answer_still_has_positive_eval_duration() -> None:
     translator.feed(
         json.dumps({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 40}}), 25 * MS
     )
-    final = orjson.loads(translator.finish(30 * MS)[-1])
+    final = translator.finish(30 * MS)[-1]
     assert final["eval_count"] == 40
     assert final["eval_duration"] == 20 * MS
 
@@ -263,7 +262,7 @@ def test_metrics_without_any_token() -> None:
     clock = Clock(start=0, sent=1 * MS, headers=2 * MS)
     translator = StreamTranslator("chat", "m", clock)
     translator.feed(finish_chunk(), 5 * MS)
-    final = orjson.loads(translator.finish(9 * MS)[-1])
+    final = translator.finish(9 * MS)[-1]
     assert final["total_duration"] == 9 * MS
     assert final["load_duration"] == 1 * MS
     assert "prompt_eval_duration" not in final
@@ -275,6 +274,6 @@ def test_metrics_without_any_token() -> None:
 def test_total_duration_is_at_least_one() -> None:
     translator = StreamTranslator("chat", "m", Clock(start=100))
     translator.feed("[DONE]", 100)
-    final = orjson.loads(translator.finish(100)[-1])
+    final = translator.finish(100)[-1]
     assert final["total_duration"] == 1
     assert all(type(final[k]) is int for k in final if k.endswith("_duration"))

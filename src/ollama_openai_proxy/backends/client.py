@@ -78,6 +78,17 @@ def begin_drain(grace: float) -> None:
         stream.drain(_drain_deadline)
 
 
+def end_drain() -> None:
+    """A new server in this process (tests start several): streams are not draining any more."""
+    global _drain_deadline
+    _drain_deadline = None
+
+
+def draining() -> bool:
+    """True once a shutdown signal started the drain."""
+    return _drain_deadline is not None
+
+
 class BackendStream:
     """An open 2xx streamed response: iterate its raw byte chunks, then close it (releases the slot)."""
 
@@ -127,6 +138,20 @@ class BackendStream:
             raise ProxyError(
                 502, f"backend {backend.name} broke the stream: {exc or type(exc).__name__}"
             ) from None
+
+    async def read_all(self) -> bytes:
+        """The whole remaining body, at most the backend's ``max_response_bytes`` (else a 502)."""
+        limit = self._backend.config.max_response_bytes
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > limit:
+                raise ProxyError(
+                    502, f"backend {self._backend.name} sent an answer larger than {limit} bytes"
+                )
+            parts.append(chunk)
+        return b"".join(parts)
 
     def close(self) -> None:
         if not self._closed:
@@ -235,9 +260,19 @@ class BackendClient:
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         idle = self.config.timeouts.idle
+        limit = self.config.max_response_bytes
         try:
             async with asyncio.timeout(idle):
-                return await response.read()
+                if (response.content_length or 0) > limit:
+                    raise ProxyError(502, f"backend {self.name} sent an answer larger than {limit} bytes")
+                parts: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_any():
+                    size += len(chunk)
+                    if size > limit:  # an endless or oversized body: stop reading, refuse it
+                        raise ProxyError(502, f"backend {self.name} sent an answer larger than {limit} bytes")
+                    parts.append(chunk)
+                return b"".join(parts)
         except TimeoutError:
             raise RetryableBackendError(504, f"backend {self.name} stopped answering for {idle:g}s") from None
         except aiohttp.ClientError as exc:
@@ -324,7 +359,7 @@ class BackendClient:
         headers: dict[str, str] | None = None,
     ) -> Any:
         """Send JSON, return the decoded 2xx JSON answer; anything else raises ProxyError."""
-        body = None if payload is None else orjson.dumps(payload)
+        body = None if payload is None else encode_payload(payload)
 
         async def attempt() -> Any:
             response = await self._send(method, path, body, headers)
@@ -343,6 +378,24 @@ class BackendClient:
             raise ProxyError(
                 502, f"backend {self.name} returned invalid JSON: {backend_message(data)[:200]}"
             ) from None
+
+    async def listing(self) -> Any:
+        """GET /models, decoded; None when the backend answers but keeps no listing (404, 405,
+        501: several servers do not list); a failure or any other error status raises ProxyError."""
+        stream = await self.request_raw("GET", "models", None)
+        status = stream.response.status
+        try:
+            data = await stream.read_all()
+        finally:
+            stream.close()
+        if status in (404, 405, 501):
+            return None
+        if status >= 400:
+            raise from_backend(status, data, "")
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise ProxyError(502, f"backend {self.name} listed its models as invalid JSON") from None
 
     async def request_raw(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None = None
@@ -374,7 +427,7 @@ class BackendClient:
         self, path: str, payload: Any, *, model: str = "", headers: dict[str, str] | None = None
     ) -> BackendStream:
         """Start a streamed call; failures before the first byte raise (and may be retried)."""
-        body = orjson.dumps(payload)
+        body = encode_payload(payload)
 
         async def attempt() -> aiohttp.ClientResponse:
             response = await self._send("POST", path, body, headers)
@@ -382,6 +435,21 @@ class BackendClient:
             return response
 
         return await self._open(attempt)
+
+
+def encode_payload(payload: Any) -> bytes:
+    """A request body for the backend. What JSON allows but the backend cannot take (integers beyond
+    64 bits, nesting deeper than 254 levels) is the client's error: a 400, not a crash."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError as exc:
+        raise unencodable(exc) from None
+
+
+def unencodable(exc: Exception) -> ProxyError:
+    return ProxyError(
+        400, f"the request cannot be forwarded: {exc} (numbers must fit in 64 bits, nesting 254 levels)"
+    )
 
 
 def wait_first(failure: RetryableBackendError) -> float:

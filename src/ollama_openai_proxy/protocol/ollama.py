@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Required, TypedDict
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ollama_openai_proxy.translate import keepalive
 
 ThinkValue = bool | Literal["low", "medium", "high", "max"]
 THINK_LEVELS = ("low", "medium", "high", "max")
@@ -17,6 +19,17 @@ class _Request(BaseModel):
 
     def unknown_fields(self) -> list[str]:
         return sorted(self.model_extra or {})
+
+
+class _KeepAlive(_Request):
+    # Seconds once validated (negative: forever), checked and clamped here as Ollama's api.Duration
+    # does, so nothing later can meet a value it cannot store or print.
+    keep_alive: float | None = None
+
+    @field_validator("keep_alive", mode="before")
+    @classmethod
+    def _keep_alive(cls, value: Any) -> float | None:
+        return keepalive.seconds(value)
 
 
 def _json(value: Any) -> str:
@@ -64,10 +77,9 @@ class Message(BaseModel):
         return value.lower()
 
 
-class _Inference(_Request):
+class _Inference(_KeepAlive):
     model: str = ""
     stream: bool | None = None
-    keep_alive: float | str | None = None
     options: dict[str, Any] | None = None
     format: str | dict[str, Any] | None = None
     think: ThinkValue | None = None
@@ -121,12 +133,11 @@ class GenerateRequest(_Inference):
         return self
 
 
-class EmbedRequest(_Request):
+class EmbedRequest(_KeepAlive):
     model: str = ""
     input: str | list[str] | None = None
     truncate: bool | None = None
     dimensions: int | None = Field(None, gt=0)
-    keep_alive: float | str | None = None
     options: dict[str, Any] | None = None
 
     @field_validator("input", mode="before")
@@ -139,10 +150,9 @@ class EmbedRequest(_Request):
         raise ValueError("invalid input type")
 
 
-class EmbeddingsRequest(_Request):
+class EmbeddingsRequest(_KeepAlive):
     model: str = ""
     prompt: str | None = ""
-    keep_alive: float | str | None = None
     options: dict[str, Any] | None = None
 
 
@@ -163,3 +173,72 @@ class NamedRequest(_Request):
 class CopyRequest(_Request):
     source: str = ""
     destination: str = ""
+
+
+# --- Answers: built as plain dicts on the hot path, typed here at no run-time cost ----------------
+
+
+class ToolCallFunctionOut(TypedDict):
+    index: int
+    name: str
+    arguments: dict[str, Any]  # always an object (Ollama clients require one)
+
+
+class ToolCallOut(TypedDict, total=False):
+    id: str  # the backend's call id, when it gave one
+    function: Required[ToolCallFunctionOut]
+
+
+class Logprob(TypedDict, total=False):
+    token: Required[str]
+    logprob: Required[float]  # natural log of the token's probability
+    bytes: list[int]
+    top_logprobs: list[Logprob]
+
+
+class Metrics(TypedDict, total=False):
+    """The final chunk's counters. Durations in nanoseconds, counts in tokens."""
+
+    total_duration: int  # request arrival to the final chunk
+    load_duration: int  # arrival until the backend answered (its response headers)
+    prompt_eval_count: int
+    prompt_eval_duration: int  # backend answer to first token (llama.cpp: its own prompt_ms)
+    eval_count: int
+    eval_duration: int  # first to last generated token (llama.cpp: its own predicted_ms)
+
+
+class AssistantMessage(TypedDict, total=False):
+    role: Required[str]  # always "assistant"
+    content: Required[str]
+    thinking: str
+    tool_calls: list[ToolCallOut]
+
+
+class ChatChunk(Metrics, total=False):
+    """One /api/chat NDJSON line, or (``done: true``) the whole answer of a ``stream: false`` chat.
+
+    Deltas arrive as ``done: false`` chunks whose message carries new ``content`` and/or
+    ``thinking`` text; tool calls come whole in one ``done: false`` chunk after the text; the last
+    chunk has ``done: true``, ``done_reason`` ("stop", "length", "load", "unload") and the metrics.
+    """
+
+    model: Required[str]
+    created_at: Required[str]  # RFC 3339, UTC
+    message: Required[AssistantMessage]
+    done: Required[bool]
+    done_reason: str
+    logprobs: list[Logprob]
+
+
+class GenerateChunk(Metrics, total=False):
+    """One /api/generate NDJSON line, or (``done: true``) the whole answer; as ChatChunk, with the
+    text in ``response`` and ``thinking`` and tool calls at the top level."""
+
+    model: Required[str]
+    created_at: Required[str]
+    response: Required[str]
+    thinking: str
+    tool_calls: list[ToolCallOut]
+    done: Required[bool]
+    done_reason: str
+    logprobs: list[Logprob]

@@ -1,54 +1,32 @@
-"""Helpers shared by the routes: reading and validating bodies, writing JSON and NDJSON."""
+"""What the routes share: reading and validating bodies, writing JSON and NDJSON answers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar, cast
 
 import orjson
-from fastapi import APIRouter
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ollama_openai_proxy.backends.catalog import ModelInfo, Route
-from ollama_openai_proxy.backends.client import BackendStream, RetryableBackendError
-from ollama_openai_proxy.middleware import model_allowed, request_context
-from ollama_openai_proxy.observability import RequestContext
-from ollama_openai_proxy.state import get_state
+from ollama_openai_proxy.middleware.errors import JSON_TYPE
+from ollama_openai_proxy.observability import RequestContext, context_of
+from ollama_openai_proxy.redaction import redact
+from ollama_openai_proxy.serving.chat import OFFLOAD_BYTES, Reply
+from ollama_openai_proxy.state import ProxyState, get_state
 from ollama_openai_proxy.translate.errors import ProxyError
-from ollama_openai_proxy.translate.request import BackendRequest
-from ollama_openai_proxy.translate.response import (
-    Clock,
-    Kind,
-    StreamTranslator,
-    completion_to_ollama,
-    error_line,
-    line,
-)
-from ollama_openai_proxy.translate.sse import SSEDecoder
+from ollama_openai_proxy.translate.response import error_line
 
 log = logging.getLogger("ollama_openai_proxy")
 
-JSON_TYPE = "application/json; charset=utf-8"
 NDJSON_TYPE = "application/x-ndjson"
 IGNORED_HEADER = "X-Ollama-Proxy-Ignored"
+IGNORED_HEADER_LIMIT = 2048
 
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
-
-
-def get_and_head(router: APIRouter, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Serve GET and HEAD at ``path``, with one operation in the OpenAPI schema (not two of one name)."""
-
-    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        router.add_api_route(path, endpoint, methods=["GET"])
-        router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
-        return endpoint
-
-    return register
 
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -64,9 +42,12 @@ def validation_message(exc: ValidationError) -> str:
     return f"invalid value for {loc}: {msg}"
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, whatever its Content-Type says (Ollama reads it anyway)."""
-    body = await request.body()
+# Long lists are validated LIST_STEP items at a time: one long call would hold the interpreter
+# lock, and so the event loop, however it was started.
+LIST_STEP = 2000
+
+
+def decode_json(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise ProxyError(400, "missing request body")
     try:
@@ -78,12 +59,53 @@ async def read_json(request: Request) -> dict[str, Any]:
     return data
 
 
-async def parse(request: Request, model: type[M]) -> M:
-    data = await read_json(request)
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, whatever its Content-Type says (Ollama reads it anyway)."""
+    body = await request.body()
+    ctx = context_of(request.scope)
+    ctx.body_size = len(body)
+    if len(body) > OFFLOAD_BYTES:
+        return await asyncio.to_thread(decode_json, body)
+    return decode_json(body)
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    """``data`` as ``model``, long top-level lists validated a step at a time."""
+    long_lists = {k: v for k, v in data.items() if isinstance(v, list) and len(v) > LIST_STEP}
     try:
-        return model.model_validate(data)
+        if not long_lists or any(k not in model.model_fields for k in long_lists):
+            return model.model_validate(data)
+        # The model's own checks see each list's first item; the lists are then checked in steps.
+        head = model.model_validate({**data, **{k: v[:1] for k, v in long_lists.items()}})
     except ValidationError as exc:
         raise ProxyError(400, validation_message(exc)) from None
+    for key, items in long_lists.items():
+        adapter: TypeAdapter[Any] = TypeAdapter(cast(Any, model.model_fields[key].annotation))
+        checked: list[Any] = []
+        for start in range(0, len(items), LIST_STEP):
+            try:
+                checked += adapter.validate_python(items[start : start + LIST_STEP])
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = [key, *err["loc"]]
+                if len(where) > 1 and isinstance(where[1], int):
+                    where[1] += start
+                loc = ".".join(str(p) for p in where if p not in ("list[str]", "str"))
+                raise ProxyError(400, f"invalid value for {loc}: {err['msg']}") from None
+        setattr(head, key, checked)
+    return head
+
+
+async def parse(request: Request, model: type[M]) -> M:
+    data = await read_json(request)
+    if context_of(request.scope).body_size > OFFLOAD_BYTES:
+        return await asyncio.to_thread(validate, model, data)
+    return validate(model, data)
+
+
+def serving_args(request: Request) -> tuple[ProxyState, RequestContext]:
+    """What the serving layer takes besides the request: the process's state and the request's context."""
+    return get_state(request), context_of(request.scope)
 
 
 def ignored_headers(ignored: list[str]) -> dict[str, str] | None:
@@ -92,195 +114,26 @@ def ignored_headers(ignored: list[str]) -> dict[str, str] | None:
         return None
     text = "; ".join(ignored)
     log.debug("not forwarded: %s", text)
-    return {IGNORED_HEADER: text.encode("ascii", "backslashreplace").decode("ascii")}
+    # Field names come from the client: control characters escaped (a header cannot hold them),
+    # and the header kept short (clients refuse long response heads).
+    value = text.encode("unicode_escape").decode("ascii")
+    if len(value) > IGNORED_HEADER_LIMIT:
+        value = value[: IGNORED_HEADER_LIMIT - 3] + "..."
+    return {IGNORED_HEADER: value}
 
 
-def context(request: Request) -> RequestContext:
-    """The request's context, made by ProxyMiddleware (or a bare one when the app runs without it)."""
-    state = request.scope.setdefault("state", {})
-    ctx = request_context(state)
-    if ctx is None:
-        ctx = RequestContext("", request.method, request.url.path)
-        state["ctx"] = ctx
-    return ctx
+def ollama_reply(reply: Reply[Any]) -> Response:
+    """A chat/generate Reply in Ollama's shape: one JSON object, or NDJSON flushed per backend read."""
+    headers = ignored_headers(reply.ignored)
+    if reply.chunks is None:
+        return json_response(reply.whole, headers=headers)
+    return StreamingResponse(ndjson(reply.chunks), media_type=NDJSON_TYPE, headers=headers)
 
 
-async def find_route(request: Request, name: str, *, not_found: ProxyError | None = None) -> Route:
-    """The backends for a model name, once the caller's API key is known to be allowed it."""
-    ctx = context(request)
-    if name and not model_allowed(ctx, name):
-        raise ProxyError(403, f"this API key may not use model '{name}'")
-    route = await get_state(request).catalog.route(name, not_found=not_found)
-    ctx.model = route.name
-    return route
-
-
-def backend_auth(request: Request) -> dict[str, str] | None:
-    """In forward_client_key mode, the client's own key goes to the backend."""
-    key = context(request).client_key
-    return {"Authorization": f"Bearer {key}"} if key else None
-
-
-async def with_fallback(ctx: RequestContext, route: Route, call: Callable[[ModelInfo], Awaitable[T]]) -> T:
-    """Try the route's candidates in order; a backend failure before any byte was sent moves on."""
-    for info in route.candidates[:-1]:
-        ctx.backend = info.backend.client.name
-        try:
-            return await call(info)
-        except RetryableBackendError as exc:
-            log.warning("backend %s failed for %s, falling back: %s", ctx.backend, route.name, exc.message)
-    ctx.backend = route.candidates[-1].backend.client.name
-    return await call(route.candidates[-1])
-
-
-async def run_inference(
-    request: Request,
-    kind: Kind,
-    model: str,
-    route: Route,
-    build: Callable[[ModelInfo], BackendRequest],
-    clock: Clock,
-    streaming: bool,
-) -> Response:
-    """Send one translated chat/generate request and answer in Ollama's shape, streamed or not."""
-    ctx = context(request)
-    auth = backend_auth(request)
-
-    async def call(info: ModelInfo) -> Response:
-        breq = build(info)
-        client = info.backend.client
-        headers = ignored_headers(breq.ignored)
-        clock.sent = time.perf_counter_ns()
-        if not streaming:
-            out = await whole_answer(info, breq, kind, model, clock, ctx, auth)
-            return json_response(out, headers=headers)
-        stream = await client.stream(breq.endpoint, breq.payload, model=model, headers=auth)
-        clock.headers = time.perf_counter_ns()
-        if stream.response.content_type == "application/json":  # the backend ignored stream: true
-            body = whole_answer_line(stream, kind, model, clock, ctx)
-        else:
-            body = ndjson_lines(stream, StreamTranslator(kind, model, clock), ctx)
-        return StreamingResponse(body, media_type=NDJSON_TYPE, headers=headers)
-
-    return await with_fallback(ctx, route, call)
-
-
-async def whole_answer(
-    info: ModelInfo,
-    breq: BackendRequest,
-    kind: Kind,
-    model: str,
-    clock: Clock,
-    ctx: RequestContext,
-    auth: dict[str, str] | None,
-) -> dict[str, Any]:
-    """One backend call answered as the single final Ollama object (``stream: false``)."""
-    client = info.backend.client
-    if breq.payload.get("stream"):  # the profile streams for cancellability
-        stream = await client.stream(breq.endpoint, breq.payload, model=model, headers=auth)
-        clock.headers = time.perf_counter_ns()
-        out = await collect(stream, StreamTranslator(kind, model, clock))
-    else:
-        data = await client.request_json("POST", breq.endpoint, breq.payload, model=model, headers=auth)
-        if not isinstance(data, dict):
-            raise ProxyError(502, "backend returned an unexpected response")
-        out = completion_to_ollama(kind, model, data, clock, time.perf_counter_ns())
-    ctx.prompt_tokens = out.get("prompt_eval_count", 0)
-    ctx.completion_tokens = out.get("eval_count", 0)
-    return out
-
-
-async def collect(stream: BackendStream, translator: StreamTranslator) -> dict[str, Any]:
-    """Read a whole backend stream into the one object a ``stream: false`` client gets. Nothing has
-    been sent yet, so a failure is still a proper HTTP error status."""
-    decoder = SSEDecoder()
-    clock = time.perf_counter_ns
+async def ndjson(chunks: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
+    """Chunk batches as NDJSON; an error in the stream becomes a final ``{"error": ...}`` line."""
     try:
-        if stream.response.content_type == "application/json":  # the backend ignored stream: true
-            data = orjson.loads(b"".join([chunk async for chunk in stream.chunks()]))
-            if not isinstance(data, dict):
-                raise ProxyError(502, "backend returned an unexpected response")
-            return completion_to_ollama(translator.kind, translator.model, data, translator.clock, clock())
-        async for chunk in stream.chunks():
-            for data in decoder.feed(chunk):
-                translator.collect(data, clock())
-            if translator.finished:
-                break
-        else:
-            for data in decoder.close():
-                translator.collect(data, clock())
-        if not translator.complete:
-            raise ProxyError(502, "backend closed the stream before it finished")
-        return translator.result(clock())
-    except orjson.JSONDecodeError:
-        raise ProxyError(502, "backend returned invalid JSON") from None
-    finally:
-        stream.close()
-
-
-async def whole_answer_line(
-    stream: BackendStream, kind: Kind, model: str, clock: Clock, ctx: RequestContext
-) -> AsyncIterator[bytes]:
-    """A backend that answers a streamed request with one JSON object: relay it as a one-line stream."""
-    try:
-        data = orjson.loads(b"".join([chunk async for chunk in stream.chunks()]))
-        if not isinstance(data, dict):
-            raise ProxyError(502, "backend returned an unexpected response")
-        out = completion_to_ollama(kind, model, data, clock, time.perf_counter_ns())
-        ctx.prompt_tokens = out.get("prompt_eval_count", 0)
-        ctx.completion_tokens = out.get("eval_count", 0)
-        yield line(out)
-    except orjson.JSONDecodeError:
-        yield error_line("backend returned invalid JSON")
+        async for batch in chunks:
+            yield b"".join([orjson.dumps(c, option=orjson.OPT_APPEND_NEWLINE) for c in batch])
     except ProxyError as exc:
-        ctx.error = exc.message
-        yield error_line(exc.message)
-    finally:
-        stream.close()
-
-
-async def ndjson_lines(
-    stream: BackendStream, translator: StreamTranslator, ctx: RequestContext
-) -> AsyncIterator[bytes]:
-    """Relay one backend SSE stream as Ollama NDJSON; any failure ends it with an ``error`` line."""
-    decoder = SSEDecoder()
-    clock = time.perf_counter_ns
-    pending: list[bytes] = []  # translated, not yet written: kept when a later event in the chunk fails
-    try:
-        async for chunk in stream.chunks():
-            for data in decoder.feed(chunk):
-                pending += translator.feed(data, clock())
-            if pending:
-                yield b"".join(pending)
-                pending = []
-            if translator.finished:
-                break
-        else:
-            for data in decoder.close():
-                pending += translator.feed(data, clock())
-            if pending:
-                yield b"".join(pending)
-                pending = []
-        if not translator.complete:
-            yield error_line("backend closed the stream before it finished")
-            return
-        yield b"".join(translator.finish(clock()))
-    except ProxyError as exc:
-        log.warning("stream ended with an error: %s", exc.message)
-        ctx.error = exc.message
-        yield b"".join(pending) + error_line(exc.message)
-    except Exception as exc:  # never end a stream silently, whatever went wrong
-        log.exception("stream failed")
-        ctx.error = f"internal proxy error ({type(exc).__name__})"
-        yield b"".join(pending) + error_line(ctx.error)
-    finally:
-        stream.close()
-        record_stream(translator, ctx)
-
-
-def record_stream(translator: StreamTranslator, ctx: RequestContext) -> None:
-    """A finished stream's time to first token and token counts, for the access log and metrics."""
-    first = translator.clock.first_token
-    ctx.ttft_ns = first - translator.clock.start if first else 0
-    ctx.prompt_tokens = translator.final_metrics.get("prompt_eval_count", 0)
-    ctx.completion_tokens = translator.final_metrics.get("eval_count", 0)
+        yield error_line(redact(exc.message))

@@ -1,15 +1,15 @@
 """``POST /v1/messages`` (Anthropic) and ``POST /v1/responses`` (OpenAI): translated into the one chat
-path (``chat_path.serve_chat``) and its answer rendered back in the dialect, streamed or not."""
+path (``serving.chat.chat``) and its answer rendered back in the dialect, streamed or not. Errors
+before the answer are raised and rendered in the dialect's shape by middleware/errors.py."""
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -17,25 +17,25 @@ from starlette.responses import Response, StreamingResponse
 from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.protocol.anthropic import MessagesRequest
 from ollama_openai_proxy.protocol.responses import ResponsesRequest
-from ollama_openai_proxy.routes.chat_path import serve_chat
-from ollama_openai_proxy.routes.common import context, ignored_headers, json_response, read_json
-from ollama_openai_proxy.translate.anthropic.errors import anthropic_error
+from ollama_openai_proxy.redaction import redact
+from ollama_openai_proxy.routes import route
+from ollama_openai_proxy.routes.common import ignored_headers, json_response, read_json, serving_args
+from ollama_openai_proxy.serving.chat import OFFLOAD_BYTES, chat
 from ollama_openai_proxy.translate.anthropic.request import anthropic_to_ollama
 from ollama_openai_proxy.translate.anthropic.response import ollama_to_anthropic
 from ollama_openai_proxy.translate.anthropic.stream import MessagesStream
-from ollama_openai_proxy.translate.errors import ProxyError, openai_error_body
-from ollama_openai_proxy.translate.response import Clock
+from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.responses.request import responses_to_ollama
 from ollama_openai_proxy.translate.responses.response import echoed_settings, ollama_to_responses
 from ollama_openai_proxy.translate.responses.stream import ResponsesStream
 from ollama_openai_proxy.translate.sse import encode_event
 
-log = logging.getLogger("ollama_openai_proxy")
-router = APIRouter()
 SSE_TYPE = "text/event-stream"
 M = TypeVar("M", bound=BaseModel)
 
-Events = Callable[[dict[str, Any]], Iterable[Any]]
+Chunk = dict[str, Any]  # an Ollama ChatChunk, as the translators read it
+Batches = AsyncIterator[list[Chunk]]
+Events = Callable[[Chunk], Iterable[Any]]
 
 
 _TYPE_STEPS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
@@ -53,69 +53,65 @@ def _validated(model: type[M], data: dict[str, Any]) -> M:
         raise ProxyError(400, f"{where}: {err['msg']}" if where else str(err["msg"])) from None
 
 
+async def _parse(request: Request, model: type[M], ctx: RequestContext) -> M:
+    data = await read_json(request)
+    if ctx.body_size > OFFLOAD_BYTES:  # a large body is validated in a worker thread
+        return await asyncio.to_thread(_validated, model, data)
+    return _validated(model, data)
+
+
 async def _sse(
-    batches: AsyncIterator[list[dict[str, Any]]],
+    batches: Batches,
     feed: Events,
     fail: Callable[[int, str], Iterable[Any]],
     ctx: RequestContext,
 ) -> AsyncIterator[bytes]:
     """Ollama chunks rendered as a dialect's SSE events, one write per backend read; a failure ends
-    the stream with the dialect's error event."""
+    the stream with the dialect's error event (the serving layer has logged and recorded it)."""
     try:
         async for batch in batches:
             out = b"".join([encode_event(e["event"], e["data"]) for chunk in batch for e in feed(chunk)])
             if out:
                 yield out
     except ProxyError as exc:
-        log.warning("stream ended with an error: %s", exc.message)
         ctx.error = exc.message
-        yield b"".join([encode_event(e["event"], e["data"]) for e in fail(exc.status, exc.message)])
-    except Exception as exc:  # never end a stream silently, whatever went wrong
-        log.exception("stream failed")
-        ctx.error = f"internal proxy error ({type(exc).__name__})"
-        yield b"".join([encode_event(e["event"], e["data"]) for e in fail(500, ctx.error)])
+        events = fail(exc.status, redact(exc.message))
+        yield b"".join([encode_event(e["event"], e["data"]) for e in events])
 
 
-@router.post("/v1/messages")
 async def messages(request: Request) -> Response:
-    clock = Clock(start=time.perf_counter_ns())
-    ctx = context(request)
-    try:
-        req = _validated(MessagesRequest, await read_json(request))
-        outcome = await serve_chat(request, anthropic_to_ollama(req), clock, relax_think=True)
-    except ProxyError as exc:
-        ctx.error = exc.message
-        return json_response(anthropic_error(exc.status, exc.message, ctx.request_id), status=exc.status)
+    state, ctx = serving_args(request)
+    req = await _parse(request, MessagesRequest, ctx)
+    reply = await chat(state, ctx, anthropic_to_ollama(req), dialect=True, relax_think=True)
     message_id = f"msg_{uuid.uuid4().hex[:24]}"
-    headers = ignored_headers(outcome.ignored)
-    if outcome.chunks is None:
-        assert outcome.whole is not None
-        return json_response(ollama_to_anthropic(outcome.whole, message_id), headers=headers)
+    headers = ignored_headers(reply.ignored)
+    if reply.chunks is None:
+        assert reply.whole is not None
+        return json_response(ollama_to_anthropic(cast(Chunk, reply.whole), message_id), headers=headers)
     machine = MessagesStream(message_id, req.model)
-    body = _sse(outcome.chunks, machine.feed, machine.error, ctx)
+    body = _sse(cast(Batches, reply.chunks), machine.feed, machine.error, ctx)
     return StreamingResponse(body, media_type=SSE_TYPE, headers=headers)
 
 
-@router.post("/v1/responses")
 async def responses(request: Request) -> Response:
-    clock = Clock(start=time.perf_counter_ns())
-    ctx = context(request)
-    try:
-        req = _validated(ResponsesRequest, await read_json(request))
-        translated = responses_to_ollama(req)
-        outcome = await serve_chat(request, translated.chat, clock)
-    except ProxyError as exc:
-        ctx.error = exc.message
-        return json_response(openai_error_body(exc.status, exc.message), status=exc.status)
+    state, ctx = serving_args(request)
+    req = await _parse(request, ResponsesRequest, ctx)
+    translated = responses_to_ollama(req)
+    reply = await chat(state, ctx, translated.chat, dialect=True)
     response_id = f"resp_{uuid.uuid4().hex[:24]}"
     created_at = int(time.time())
     settings = echoed_settings(req)
-    headers = ignored_headers(translated.ignored + outcome.ignored)
-    if outcome.chunks is None:
-        assert outcome.whole is not None
-        return json_response(
-            ollama_to_responses(outcome.whole, response_id, created_at, settings), headers=headers
-        )
+    headers = ignored_headers(translated.ignored + reply.ignored)
+    if reply.chunks is None:
+        assert reply.whole is not None
+        whole = cast(Chunk, reply.whole)
+        return json_response(ollama_to_responses(whole, response_id, created_at, settings), headers=headers)
     machine = ResponsesStream(response_id, created_at, req.model, settings)
-    body = _sse(outcome.chunks, machine.feed, machine.error, ctx)
+    body = _sse(cast(Batches, reply.chunks), machine.feed, machine.error, ctx)
     return StreamingResponse(body, media_type=SSE_TYPE, headers=headers)
+
+
+ROUTES = [
+    route("/v1/messages", messages, "POST"),
+    route("/v1/responses", responses, "POST"),
+]

@@ -11,7 +11,7 @@ from ollama_openai_proxy.translate.profiles import Profile
 from ollama_openai_proxy.translate.request import BackendRequest
 
 
-def embed_request(req: EmbedRequest, model: str, profile: Profile) -> BackendRequest:
+def ollama_to_openai_embed(req: EmbedRequest, model: str, profile: Profile) -> BackendRequest:
     inputs = [req.input] if isinstance(req.input, str) else list(req.input or [])
     payload: dict[str, Any] = {"model": model, "input": inputs, "encoding_format": "float"}
     ignored = [f"{key} (unknown field)" for key in req.unknown_fields()]
@@ -24,7 +24,7 @@ def embed_request(req: EmbedRequest, model: str, profile: Profile) -> BackendReq
     return BackendRequest("embeddings", payload, ignored)
 
 
-def embeddings_request(req: EmbeddingsRequest, model: str) -> BackendRequest:
+def ollama_to_openai_embeddings(req: EmbeddingsRequest, model: str) -> BackendRequest:
     ignored = [f"{key} (unknown field)" for key in req.unknown_fields()]
     if req.options:
         ignored.extend(f"options.{k} (embeddings take no sampling options)" for k in req.options)
@@ -57,7 +57,7 @@ def normalize(vector: list[float], dimensions: int | None = None) -> list[float]
     return [v / norm for v in vector] if norm else list(vector)
 
 
-def embed_response(
+def openai_to_ollama_embed(
     model: str, data: dict[str, Any], dimensions: int | None, durations: dict[str, int]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"model": model, "embeddings": [normalize(v, dimensions) for v in vectors(data)]}

@@ -10,13 +10,18 @@ _PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,79}$")
 _BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
-def canonical(name: str) -> str:
-    """The matching key: case-folded, default host/namespace and ``:latest`` removed."""
-    key = name.strip().lower()
+def strip_default_prefix(key: str) -> str:
+    """``key`` (already case-folded) without the default ``registry.ollama.ai/`` and ``library/``."""
     if key.startswith(DEFAULT_HOST):
         key = key[len(DEFAULT_HOST) :]
     if key.startswith(DEFAULT_NAMESPACE):
         key = key[len(DEFAULT_NAMESPACE) :]
+    return key
+
+
+def canonical(name: str) -> str:
+    """The matching key: case-folded, default host/namespace and ``:latest`` removed."""
+    key = strip_default_prefix(name.strip().lower())
     if key.endswith(":latest"):
         key = key[: -len(":latest")]
     return key

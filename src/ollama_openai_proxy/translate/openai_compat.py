@@ -1,46 +1,9 @@
-"""OpenAI-compatible bodies (/v1/chat/completions, /v1/completions, /v1/embeddings) made to say what
-Ollama's would: a virtual model's SYSTEM, MESSAGEs and PARAMETERs applied, the requested name echoed."""
+"""OpenAI-compatible answers (/v1/chat/completions, /v1/completions, /v1/embeddings) made to name the
+model as it was requested, as Ollama's do: whole bodies and SSE events."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import orjson
-
-from ollama_openai_proxy.translate.options import map_options
-from ollama_openai_proxy.translate.profiles import Profile
-from ollama_openai_proxy.virtual.apply import flatten
-from ollama_openai_proxy.virtual.spec import VirtualModel
-
-
-def apply_virtual(
-    payload: dict[str, Any], chain: Sequence[VirtualModel], profile: Profile, endpoint: str
-) -> list[str]:
-    """Apply the chain to an OpenAI request body in place; what had no backend counterpart is returned.
-
-    PARAMETERs become the backend's fields where the request set none (the request wins, as in
-    Ollama). For chat: the model SYSTEM goes first unless the request starts with its own system or
-    developer message, then the model's MESSAGEs, then the request's messages. Completions and
-    embeddings take the parameters only (a raw prompt has no place for a system prompt).
-    """
-    flat = flatten(chain)
-    ignored: list[str] = []
-    if flat is None or endpoint == "embeddings":
-        return ignored
-    defaults: dict[str, Any] = {}
-    map_options(flat.parameters, profile, defaults, ignored)
-    for key, value in defaults.items():
-        payload.setdefault(key, value)
-    messages = payload.get("messages")
-    if endpoint == "chat/completions" and isinstance(messages, list):
-        own = list(messages)
-        first = own[0] if own and isinstance(own[0], dict) else {}
-        lead = [own.pop(0)] if first.get("role") in ("system", "developer") else []
-        if not lead and flat.system is not None:
-            lead = [{"role": "system", "content": flat.system}]
-        payload["messages"] = lead + [{"role": m.role, "content": m.content} for m in flat.messages] + own
-    return ignored
 
 
 def renamed(body: bytes, name: str) -> bytes:

@@ -5,22 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ollama_openai_proxy.protocol.options import BOOL_OPTIONS, FLOAT_OPTIONS, INT_OPTIONS, LOAD_OPTIONS
 from ollama_openai_proxy.translate.errors import ProxyError
-from ollama_openai_proxy.translate.profiles import LOAD_OPTIONS, Profile
-
-_INT = frozenset(
-    {"num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx", "num_batch", "num_gpu"}
-    | {"main_gpu", "num_thread", "mirostat", "num_gqa", "draft_num_predict"}
-)
-_FLOAT = frozenset(
-    {"temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty"}
-    | {"frequency_penalty", "mirostat_tau", "mirostat_eta", "tfs_z", "rope_frequency_base"}
-    | {"rope_frequency_scale"}
-)
-_BOOL = frozenset(
-    {"use_mmap", "numa", "low_vram", "f16_kv", "vocab_only", "use_mlock", "logits_all"}
-    | {"penalize_newline", "embedding_only"}
-)
+from ollama_openai_proxy.translate.profiles import Profile
 
 
 def _number(key: str, value: Any, kind: str) -> float:
@@ -41,11 +28,11 @@ def _number(key: str, value: Any, kind: str) -> float:
 
 def coerce(key: str, value: Any) -> Any:
     """Check one option's type, accepting what Ollama accepts and a little more (numeric strings)."""
-    if key in _INT:
+    if key in INT_OPTIONS:
         return int(_number(key, value, "integer"))
-    if key in _FLOAT:
+    if key in FLOAT_OPTIONS:
         return float(_number(key, value, "float"))
-    if key in _BOOL:
+    if key in BOOL_OPTIONS:
         if isinstance(value, bool):
             return value
         raise ProxyError(400, f'option "{key}" must be of type boolean')

@@ -94,30 +94,6 @@ GENERIC = Profile(name="generic")
 
 PROFILES = {p.name: p for p in (OPENAI, VLLM, LLAMACPP, OPENROUTER, GENERIC)}
 
-# Options that configure how a model is loaded: an OpenAI-compatible backend fixes these at its own
-# start-up, so a request cannot change them.
-LOAD_OPTIONS = frozenset(
-    {
-        "num_ctx",
-        "num_batch",
-        "num_gpu",
-        "main_gpu",
-        "use_mmap",
-        "num_thread",
-        "numa",
-        "low_vram",
-        "f16_kv",
-        "vocab_only",
-        "use_mlock",
-        "logits_all",
-        "embedding_only",
-        "draft_num_predict",
-        "num_gqa",
-        "rope_frequency_base",
-        "rope_frequency_scale",
-    }
-)
-
 
 def profile_for_url(base_url: str) -> Profile | None:
     """The profile a well-known hosted API gets from its address alone."""

@@ -14,14 +14,14 @@ from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.options import map_options
 from ollama_openai_proxy.translate.profiles import Profile
 
-Endpoint = Literal["chat/completions", "completions", "embeddings"]
+BackendPath = Literal["chat/completions", "completions", "embeddings"]
 
 
 @dataclass
 class BackendRequest:
     """What to send: the backend path, its JSON payload, and what of the request had no counterpart."""
 
-    endpoint: Endpoint
+    endpoint: BackendPath
     payload: dict[str, Any]
     ignored: list[str] = field(default_factory=list)
 
@@ -67,7 +67,7 @@ def _arguments(value: dict[str, Any] | str) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def convert_messages(messages: list[Message], ignored: list[str]) -> list[dict[str, Any]]:
+def ollama_to_openai_messages(messages: list[Message], ignored: list[str]) -> list[dict[str, Any]]:
     """Ollama messages → OpenAI messages, giving every tool call an id and every result its call's id.
 
     Ollama clients often send no ids at all (ollama-python drops them), so ids are synthesised as
@@ -186,10 +186,10 @@ def _common(
     return payload
 
 
-def chat_request(req: ChatRequest, model: str, profile: Profile) -> BackendRequest:
+def ollama_to_openai_chat(req: ChatRequest, model: str, profile: Profile) -> BackendRequest:
     ignored: list[str] = []
     payload = _common(req, model, profile, ignored)
-    payload["messages"] = convert_messages(req.messages or [], ignored)
+    payload["messages"] = ollama_to_openai_messages(req.messages or [], ignored)
     if req.tools:
         payload["tools"] = req.tools
     _format(req.format, profile, payload)
@@ -208,7 +208,7 @@ def _completions_params(payload: dict[str, Any], profile: Profile) -> None:
         payload["logprobs"] = max(payload.pop("top_logprobs", 0), 1)
 
 
-def generate_request(
+def ollama_to_openai_generate(
     req: GenerateRequest, model: str, profile: Profile, leading: list[Message] | None = None
 ) -> BackendRequest:
     """Generate is a one-turn chat unless ``raw`` or ``suffix`` asks for the plain completions endpoint."""
@@ -236,7 +236,7 @@ def generate_request(
     if req.system:
         messages.append({"role": "system", "content": req.system})
     if leading:  # a virtual model's MESSAGEs come before the prompt, as Ollama renders them
-        messages += convert_messages(leading, ignored)
+        messages += ollama_to_openai_messages(leading, ignored)
     messages.append({"role": "user", "content": _content(req.prompt or "", req.images)})
     payload["messages"] = messages
     _format(req.format, profile, payload)

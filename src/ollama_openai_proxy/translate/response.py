@@ -1,9 +1,11 @@
-"""OpenAI responses and SSE chunks → Ollama chat/generate objects and NDJSON lines."""
+"""OpenAI chat-completions/completions responses and SSE events → Ollama chat/generate chunks.
+
+Pure: the caller passes the time (monotonic ``now`` in ns, and ``Clock.wall`` for ``created_at``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
@@ -15,8 +17,12 @@ Kind = Literal["chat", "generate"]
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "stop", "function_call": "stop"}
 
 
-def now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+# ``created_at`` for a Clock not given the wall clock (tests, golden vectors).
+EPOCH = "1970-01-01T00:00:00.000000Z"
+
+
+def _epoch() -> str:
+    return EPOCH
 
 
 def done_reason(finish_reason: str | None) -> str:
@@ -41,7 +47,7 @@ def parse_arguments(name: str, text: str) -> dict[str, Any]:
     return value
 
 
-def ollama_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def openai_to_ollama_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for index, call in enumerate(calls):
         fn = call.get("function") or {}
@@ -55,7 +61,7 @@ def ollama_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def convert_logprobs(logprobs: Any) -> list[dict[str, Any]]:
+def openai_to_ollama_logprobs(logprobs: Any) -> list[dict[str, Any]]:
     """OpenAI chat ``logprobs.content`` (same shape as Ollama's) or legacy completions logprobs."""
     if not isinstance(logprobs, dict):
         return []
@@ -88,13 +94,15 @@ def _logprob(entry: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Clock:
-    """Monotonic timestamps (ns) of one request's milestones, measured by the route."""
+    """Monotonic timestamps (ns) of one request's milestones, stamped by the serving layer, and the
+    wall clock it passes in for ``created_at`` (RFC 3339, UTC)."""
 
     start: int
     sent: int = 0  # request written to the backend
     headers: int = 0  # backend response headers received
     first_token: int = 0
     last_token: int = 0
+    wall: Callable[[], str] = _epoch
 
 
 def metrics(
@@ -143,25 +151,22 @@ def metrics(
     return out
 
 
-def line(obj: dict[str, Any]) -> bytes:
-    return orjson.dumps(obj) + b"\n"
+def line(obj: Any) -> bytes:
+    """One NDJSON line."""
+    return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def error_line(message: str) -> bytes:
     return orjson.dumps({"error": message}) + b"\n"
 
 
-def _envelope(
-    kind: Kind, model: str, text: str, thinking: str, done: bool, stamped: bool = True
-) -> dict[str, Any]:
+def _envelope(kind: Kind, model: str, stamp: str, text: str, thinking: str, done: bool) -> dict[str, Any]:
     if kind == "chat":
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if thinking:
             message["thinking"] = thinking
-        if not stamped:  # for the other dialects, which have no use for created_at
-            return {"model": model, "message": message, "done": done}
-        return {"model": model, "created_at": now_rfc3339(), "message": message, "done": done}
-    out: dict[str, Any] = {"model": model, "created_at": now_rfc3339(), "response": text}
+        return {"model": model, "created_at": stamp, "message": message, "done": done}
+    out: dict[str, Any] = {"model": model, "created_at": stamp, "response": text}
     if thinking:
         out["thinking"] = thinking
     out["done"] = done
@@ -173,7 +178,7 @@ def _reasoning(holder: dict[str, Any]) -> str:
     return value if isinstance(value, str) else ""
 
 
-def completion_to_ollama(
+def openai_to_ollama_completion(
     kind: Kind, model: str, data: dict[str, Any], clock: Clock, end: int
 ) -> dict[str, Any]:
     """A non-streamed OpenAI response (chat or completions) → one final Ollama object."""
@@ -189,15 +194,15 @@ def completion_to_ollama(
         calls = message.get("tool_calls") or []
     else:
         text, thinking, calls = choice.get("text") or "", _reasoning(choice), []
-    out = _envelope(kind, model, text, thinking, True)
+    out = _envelope(kind, model, clock.wall(), text, thinking, True)
     if calls:
-        converted = ollama_tool_calls(calls)
+        converted = openai_to_ollama_tool_calls(calls)
         if kind == "chat":
             out["message"]["tool_calls"] = converted
         else:
             out["tool_calls"] = converted
     out["done_reason"] = done_reason(choice.get("finish_reason"))
-    logprobs = convert_logprobs(choice.get("logprobs"))
+    logprobs = openai_to_ollama_logprobs(choice.get("logprobs"))
     if logprobs:
         out["logprobs"] = logprobs
     out.update(metrics(clock, end, data.get("usage"), data.get("timings")))
@@ -205,43 +210,38 @@ def completion_to_ollama(
 
 
 class StreamTranslator:
-    """The state machine for one streamed response: OpenAI SSE events in, Ollama NDJSON lines out.
+    """The state machine for one streamed response: OpenAI SSE events in, Ollama chunks out.
 
     Text and reasoning deltas are forwarded at once; tool-call fragments are assembled per index and
     emitted whole in one ``done: false`` line when the backend finishes, followed by the final
     ``done: true`` line carrying the counts and durations.
     """
 
-    def __init__(self, kind: Kind, model: str, clock: Clock, *, stamped: bool = True) -> None:
+    def __init__(self, kind: Kind, model: str, clock: Clock) -> None:
         self.kind = kind
         self.model = model
         self.clock = clock
-        self.stamped = stamped  # chunks carry created_at (Ollama's own dialect)
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
         self.timings: dict[str, Any] | None = None
         self.finished = False  # [DONE] seen
         self._calls: dict[int, dict[str, Any]] = {}
+        self._arguments: dict[int, list[str]] = {}
         self.final_metrics: dict[str, int] = {}
         self._text: list[str] = []
         self._thinking: list[str] = []
         self._logprobs: list[dict[str, Any]] = []
 
-    def feed(self, data: str, now: int) -> list[bytes]:
-        """One SSE ``data`` payload → zero or more NDJSON lines. Raises ProxyError on a backend error."""
-        out = self.chunk(data, now)
-        return [] if out is None else [line(out)]
-
-    def chunk(self, data: str, now: int) -> dict[str, Any] | None:
-        """One SSE ``data`` payload → the Ollama chunk it carries, if any (for the other dialects)."""
+    def feed(self, data: str, now: int) -> list[dict[str, Any]]:
+        """One SSE ``data`` payload → zero or more chunks. Raises ProxyError on a backend error."""
         parts = self._parse(data, now)
         if parts is None:
-            return None
+            return []
         text, thinking, logprobs = parts
-        out = _envelope(self.kind, self.model, text, thinking, False, self.stamped)
+        out = _envelope(self.kind, self.model, self.clock.wall(), text, thinking, False)
         if logprobs:
             out["logprobs"] = logprobs
-        return out
+        return [out]
 
     def collect(self, data: str, now: int) -> None:
         """Like ``feed`` but keeps the pieces, for a ``stream: false`` client served from a stream."""
@@ -253,7 +253,8 @@ class StreamTranslator:
 
     def result(self, now: int) -> dict[str, Any]:
         """The single object a ``stream: false`` client gets, from what ``collect`` kept."""
-        out = _envelope(self.kind, self.model, "".join(self._text), "".join(self._thinking), True)
+        stamp = self.clock.wall()
+        out = _envelope(self.kind, self.model, stamp, "".join(self._text), "".join(self._thinking), True)
         calls = self._assembled_calls()
         if calls:
             if self.kind == "chat":
@@ -304,7 +305,7 @@ class StreamTranslator:
         fragments = delta.get("tool_calls") or ()
         for fragment in fragments:
             self._merge_call(fragment)
-        logprobs = convert_logprobs(choice.get("logprobs"))
+        logprobs = openai_to_ollama_logprobs(choice.get("logprobs"))
         if text or thinking or logprobs or fragments:  # tool-call tokens are generated tokens too
             if not self.clock.first_token:
                 self.clock.first_token = now
@@ -323,35 +324,39 @@ class StreamTranslator:
         if name and name != call["function"]["name"]:  # some servers repeat the whole name per fragment
             call["function"]["name"] += name
         args = fn.get("arguments")
+        # Argument pieces are joined once at the end: appending to a string in a dict copies it
+        # every time, quadratic in the number of pieces a backend chooses to send.
+        parts = self._arguments.setdefault(index, [])
         if isinstance(args, dict):
-            call["function"]["arguments"] = orjson.dumps(args).decode()
+            parts[:] = [orjson.dumps(args).decode()]
         elif args:
-            call["function"]["arguments"] += args
+            parts.append(args)
 
     def _assembled_calls(self) -> list[dict[str, Any]]:
-        return ollama_tool_calls([self._calls[i] for i in sorted(self._calls)]) if self._calls else []
+        for index, parts in self._arguments.items():
+            self._calls[index]["function"]["arguments"] = "".join(parts)
+        return (
+            openai_to_ollama_tool_calls([self._calls[i] for i in sorted(self._calls)]) if self._calls else []
+        )
 
     @property
     def complete(self) -> bool:
         """True once the backend said it finished (a finish reason or ``[DONE]``)."""
         return self.finished or self.finish_reason is not None
 
-    def finish(self, now: int) -> list[bytes]:
-        """The closing lines: assembled tool calls (if any), then the final ``done: true`` object."""
-        return [line(out) for out in self.finish_chunks(now)]
-
-    def finish_chunks(self, now: int) -> list[dict[str, Any]]:
-        """The closing chunks: assembled tool calls (if any), then the final ``done: true`` object."""
+    def finish(self, now: int) -> list[dict[str, Any]]:
+        """The closing chunks: assembled tool calls (if any), then the final ``done: true`` one."""
         chunks = []
+        stamp = self.clock.wall()
         calls = self._assembled_calls()
         if calls:
-            out = _envelope(self.kind, self.model, "", "", False)
+            out = _envelope(self.kind, self.model, stamp, "", "", False)
             if self.kind == "chat":
                 out["message"]["tool_calls"] = calls
             else:
                 out["tool_calls"] = calls
             chunks.append(out)
-        final = _envelope(self.kind, self.model, "", "", True)
+        final = _envelope(self.kind, self.model, stamp, "", "", True)
         final["done_reason"] = done_reason(self.finish_reason)
         self.final_metrics = metrics(self.clock, now, self.usage, self.timings)
         final.update(self.final_metrics)
@@ -359,8 +364,10 @@ class StreamTranslator:
         return chunks
 
 
-def load_reply(kind: Kind, model: str, reason: Literal["load", "unload"]) -> dict[str, Any]:
+def load_reply(
+    kind: Kind, model: str, reason: Literal["load", "unload"], stamp: str = EPOCH
+) -> dict[str, Any]:
     """The immediate answer to a load (empty prompt/messages) or unload (keep_alive 0) request."""
-    out = _envelope(kind, model, "", "", True)
+    out = _envelope(kind, model, stamp, "", "", True)
     out["done_reason"] = reason
     return out

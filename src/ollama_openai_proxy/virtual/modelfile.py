@@ -62,8 +62,16 @@ def read_value(text: str, start: int) -> tuple[str, int] | None:
         match = _NEWLINE.search(text, pos)
         end = match.start() if match else len(text)
         j = end
-        while j > s0 and text[j - 1] in _GO_SPACE:
+        # Trim back no further than this line's start: a line of nothing but spaces trims back to
+        # the end of an earlier line, which was already checked. Trimming across every blank line
+        # each time made an unterminated quote followed by blank lines quadratic.
+        while j > pos and text[j - 1] in _GO_SPACE:
             j -= 1
+        if j == pos and pos > s0 and quote:
+            if match is None:
+                return None
+            pos = end + 1
+            continue
         if not quote:
             return text[s0:j], end
         if j - s0 >= 2 * len(quote) and text.endswith(quote, s0, j):

@@ -8,24 +8,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from ollama_openai_proxy.protocol.options import BOOL_OPTIONS, OPTION_TYPES
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.options import coerce
 from ollama_openai_proxy.virtual.errors import VirtualModelError
 
-#: Every option name an Ollama client or server knows (reference §5): the current server's options,
-#: the ones clients still declare although servers ignore them, and those older servers knew.
-VALID_PARAMETERS: frozenset[str] = frozenset(
-    {"num_keep", "seed", "num_predict", "top_k", "top_p", "min_p", "typical_p", "repeat_last_n"}
-    | {"temperature", "repeat_penalty", "presence_penalty", "frequency_penalty", "stop"}
-    | {"num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread", "draft_num_predict"}
-    | {"numa", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mlock", "embedding_only"}
-    | {"tfs_z", "mirostat", "mirostat_tau", "mirostat_eta", "penalize_newline"}
-    | {"num_gqa", "rope_frequency_base", "rope_frequency_scale"}
-)
-BOOL_PARAMETERS: frozenset[str] = frozenset(
-    {"use_mmap", "numa", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mlock", "embedding_only"}
-    | {"penalize_newline"}
-)
+#: Every option name an Ollama client or server knows (reference §5), from protocol/options.py.
+VALID_PARAMETERS: frozenset[str] = frozenset(OPTION_TYPES)
+BOOL_PARAMETERS: frozenset[str] = BOOL_OPTIONS
 
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*")
 # Go's strconv.ParseBool, which is what `ollama create` applies to a PARAMETER line's text.

@@ -120,7 +120,7 @@ def _tool(name: str, description: str | None, schema: dict[str, Any], kind: str 
 
 def _think(req: MessagesRequest) -> ThinkValue | None:
     """``disabled`` → off; ``enabled`` or ``adaptive`` → on, at ``output_config.effort`` when given
-    (a model that cannot think is then not refused: see ``chat_path.ready_chat``); no ``thinking``
+    (a model that cannot think is then not refused: see ``serving.chat.chat``); no ``thinking``
     → the effort level when given, else the model's default."""
     kind = req.thinking.type if req.thinking else None
     if kind == "disabled":

@@ -1,0 +1,1 @@
+"""ASGI middleware, one per concern, outermost first: context, auth, exchange, errors."""

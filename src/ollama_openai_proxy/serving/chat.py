@@ -1,0 +1,294 @@
+"""Chat and generate, the one internal path every chat dialect goes through.
+
+``chat(state, ctx, req)`` takes a validated Ollama ChatRequest (the one internal request) and
+returns a Reply: the whole answer as one ChatChunk (``done: true``), or the answer as batches of
+ChatChunks (text/thinking deltas, tool calls, then the final ``done: true`` chunk with metrics).
+/api/chat renders it as NDJSON; other dialects render their own shapes from the same chunks.
+Errors before the answer started raise ProxyError; errors in a stream raise ProxyError from the
+iterator, after the chunks decoded before the failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar, cast
+
+import orjson
+
+from ollama_openai_proxy.backends.catalog import ModelInfo, Resolution
+from ollama_openai_proxy.backends.client import BackendStream, unencodable
+from ollama_openai_proxy.observability import RequestContext
+from ollama_openai_proxy.protocol.ollama import (
+    ChatChunk,
+    ChatRequest,
+    GenerateChunk,
+    GenerateRequest,
+    Message,
+    ThinkValue,
+)
+from ollama_openai_proxy.serving.dispatch import backend_headers, resolve, with_fallback
+from ollama_openai_proxy.state import ProxyState
+from ollama_openai_proxy.translate import keepalive, names
+from ollama_openai_proxy.translate.errors import ProxyError
+from ollama_openai_proxy.translate.request import (
+    BackendRequest,
+    ollama_to_openai_chat,
+    ollama_to_openai_generate,
+)
+from ollama_openai_proxy.translate.response import (
+    Clock,
+    Kind,
+    StreamTranslator,
+    load_reply,
+    openai_to_ollama_completion,
+)
+from ollama_openai_proxy.translate.shape import backend_shape, check_completion
+from ollama_openai_proxy.translate.sse import SSEDecoder
+from ollama_openai_proxy.virtual.apply import apply_to_chat, apply_to_generate, generate_leading_messages
+
+log = logging.getLogger("ollama_openai_proxy")
+
+# Request bodies larger than this are decoded, validated (routes/common.py) and translated in a
+# worker thread, so one big request does not starve the other clients.
+OFFLOAD_BYTES = 256 * 1024
+
+C = TypeVar("C", ChatChunk, GenerateChunk)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply(Generic[C]):
+    """One chat/generate answer. ``whole`` is set for a ``stream: false`` request and for an answer
+    known at once (a load or unload reply); ``chunks`` otherwise, one list per read from the backend
+    (write each list at once). ``ignored``: what of the request had no backend counterpart."""
+
+    whole: C | None = None
+    chunks: AsyncIterator[list[C]] | None = None
+    ignored: list[str] = field(default_factory=list)
+
+
+def now_rfc3339() -> str:
+    """The wall clock for ``created_at``."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+async def chat(
+    state: ProxyState,
+    ctx: RequestContext,
+    req: ChatRequest,
+    *,
+    dialect: bool = False,
+    relax_think: bool = False,
+) -> Reply[ChatChunk]:
+    """Answer an Ollama chat request: the entry point for /api/chat and every other chat dialect.
+
+    ``dialect``: the request came translated from another dialect, which has no load or unload
+    request (no messages is a 400). ``relax_think``: a thinking request to a model known not to
+    think is answered without thinking, not refused (as Ollama does for the Anthropic dialect,
+    whose clients ask for thinking by default).
+    """
+    if not req.model:
+        raise ProxyError(400, "model is required")
+    keep = keepalive.seconds(req.keep_alive)
+    resolved = await resolve(state, ctx, req.model)
+    state.recent.touch(resolved.primary.name, keep)
+    if not req.messages:
+        if dialect:
+            raise ProxyError(400, "at least one message is required")
+        await state.recent.flush()  # an explicit load or unload: stored before it is answered
+        return Reply(whole=cast(ChatChunk, _load_reply("chat", req.model, keep)))
+    images = any(m.images for m in req.messages)
+    info = resolved.primary
+    cannot_think = info.capabilities_known and "thinking" not in info.capabilities
+    if relax_think and cannot_think and req.think not in (None, False):
+        req = req.model_copy(update={"think": None})
+    check_capabilities(req.model, resolved.primary, "chat", bool(req.tools), req.think, images)
+    if resolved.chain:
+        req = apply_to_chat(req, resolved.chain)
+    chat_req = req
+
+    def build(info: ModelInfo) -> BackendRequest:
+        return ollama_to_openai_chat(chat_req, info.backend_id, info.profile)
+
+    reply = await _infer(state, ctx, "chat", req.model, resolved, build, req.streaming)
+    return cast(Reply[ChatChunk], reply)
+
+
+async def generate(state: ProxyState, ctx: RequestContext, req: GenerateRequest) -> Reply[GenerateChunk]:
+    """Answer an Ollama generate request (a one-turn chat, or a raw/suffix completion)."""
+    keep = keepalive.seconds(req.keep_alive)
+    resolved = await resolve(state, ctx, req.model)
+    state.recent.touch(resolved.primary.name, keep)
+    if not req.prompt and not req.suffix:
+        await state.recent.flush()  # an explicit load or unload: stored before it is answered
+        return Reply(whole=cast(GenerateChunk, _load_reply("generate", req.model, keep)))
+    check_capabilities(req.model, resolved.primary, "generate", False, req.think, bool(req.images))
+    leading: list[Message] = []
+    if resolved.chain:
+        leading = generate_leading_messages(req, resolved.chain)
+        req = apply_to_generate(req, resolved.chain)
+    gen_req = req
+
+    def build(info: ModelInfo) -> BackendRequest:
+        return ollama_to_openai_generate(gen_req, info.backend_id, info.profile, leading)
+
+    reply = await _infer(state, ctx, "generate", req.model, resolved, build, req.streaming)
+    return cast(Reply[GenerateChunk], reply)
+
+
+def _load_reply(kind: Kind, model: str, keep_alive: float | None) -> Chunk:
+    return load_reply(kind, model, "unload" if keep_alive == 0 else "load", now_rfc3339())
+
+
+def check_capabilities(
+    name: str, info: ModelInfo, kind: str, tools: bool, think: ThinkValue | None, images: bool
+) -> None:
+    """Refuse what the model cannot do, in Ollama's words, when its capabilities are really known."""
+    if not info.capabilities_known:
+        return
+    caps = info.capabilities
+    if "completion" not in caps:
+        raise ProxyError(400, f'"{name}" does not support {kind}')
+    if tools and "tools" not in caps:
+        raise ProxyError(400, f"{names.qualified(name)} does not support tools")
+    if think not in (None, False) and "thinking" not in caps:
+        raise ProxyError(400, f'"{name}" does not support thinking')
+    if images and "vision" not in caps:
+        raise ProxyError(400, f'"{name}" does not support images: the backend model has no vision input')
+
+
+Chunk = dict[str, Any]  # a ChatChunk or a GenerateChunk, as the translator builds it
+
+
+async def _infer(
+    state: ProxyState,
+    ctx: RequestContext,
+    kind: Kind,
+    model: str,
+    resolved: Resolution,
+    build: Callable[[ModelInfo], BackendRequest],
+    streaming: bool,
+) -> Reply[Any]:
+    """Send one translated request down the resolved's candidates and take the answer back up."""
+    clock = Clock(start=ctx.start, wall=now_rfc3339)
+    headers = backend_headers(ctx)
+
+    async def call(info: ModelInfo) -> Reply[Any]:
+        # A large request is translated in a worker thread: other clients keep being served.
+        try:
+            breq = await asyncio.to_thread(build, info) if ctx.body_size > OFFLOAD_BYTES else build(info)
+        except orjson.JSONEncodeError as exc:  # tool arguments nested too deep, integers too large
+            raise unencodable(exc) from None
+        client = info.backend.client
+        clock.sent = time.perf_counter_ns()
+        if not streaming and not breq.payload.get("stream"):
+            data = await client.request_json(
+                "POST", breq.endpoint, breq.payload, model=model, headers=headers
+            )
+            return Reply(whole=_account(ctx, clock, _whole(kind, model, data, clock)), ignored=breq.ignored)
+        stream = await client.stream(breq.endpoint, breq.payload, model=model, headers=headers)
+        clock.headers = time.perf_counter_ns()
+        translator = StreamTranslator(kind, model, clock)
+        if not streaming:  # the profile streams for cancellability: collect the stream
+            return Reply(whole=_account(ctx, clock, await _collect(stream, translator)), ignored=breq.ignored)
+        return Reply(chunks=_chunks(stream, translator, ctx), ignored=breq.ignored)
+
+    return await with_fallback(ctx, resolved, call)
+
+
+def _account(ctx: RequestContext, clock: Clock, final: Chunk) -> Any:
+    """Record the answer's token counts and time to first token on the request's context."""
+    ctx.prompt_tokens = final.get("prompt_eval_count", 0)
+    ctx.completion_tokens = final.get("eval_count", 0)
+    ctx.ttft_ns = clock.first_token - clock.start if clock.first_token else 0
+    return final
+
+
+def _whole(kind: Kind, model: str, data: Any, clock: Clock) -> Chunk:
+    with backend_shape("completion"):
+        return openai_to_ollama_completion(kind, model, check_completion(data), clock, time.perf_counter_ns())
+
+
+async def _read_json(stream: BackendStream) -> Any:
+    """A backend that ignored ``stream: true`` and answered with one JSON object."""
+    try:
+        return orjson.loads(await stream.read_all())
+    except orjson.JSONDecodeError:
+        raise ProxyError(502, "backend returned invalid JSON") from None
+
+
+async def _collect(stream: BackendStream, translator: StreamTranslator) -> Chunk:
+    """Read a whole backend stream into the one object a ``stream: false`` client gets. Nothing has
+    been sent yet, so a failure is still a proper HTTP error status."""
+    decoder = SSEDecoder()
+    clock = time.perf_counter_ns
+    try:
+        if stream.response.content_type == "application/json":
+            return _whole(translator.kind, translator.model, await _read_json(stream), translator.clock)
+        async for data in stream.chunks():
+            with backend_shape("stream event"):
+                for event in decoder.feed(data):
+                    translator.collect(event, clock())
+            if translator.finished:
+                break
+        else:
+            with backend_shape("stream event"):
+                for event in decoder.close():
+                    translator.collect(event, clock())
+        if not translator.complete:
+            raise ProxyError(502, "backend closed the stream before it finished")
+        return translator.result(clock())
+    finally:
+        stream.close()
+
+
+async def _chunks(
+    stream: BackendStream, translator: StreamTranslator, ctx: RequestContext
+) -> AsyncIterator[list[Chunk]]:
+    """The answer as chunks, one list per backend read; a failure is recorded and raised as a
+    ProxyError after the chunks decoded before it."""
+    decoder = SSEDecoder()
+    clock = time.perf_counter_ns
+    batch: list[Chunk] = []
+    whole: Chunk = {}
+    try:
+        if stream.response.content_type == "application/json":  # the backend ignored stream: true
+            whole = _whole(translator.kind, translator.model, await _read_json(stream), translator.clock)
+            yield [whole]
+            return
+        async for data in stream.chunks():
+            with backend_shape("stream event"):
+                for event in decoder.feed(data):
+                    batch += translator.feed(event, clock())
+            if batch:
+                yield batch
+                batch = []
+            if translator.finished:
+                break
+        else:
+            with backend_shape("stream event"):
+                for event in decoder.close():
+                    batch += translator.feed(event, clock())
+        if not translator.complete:
+            raise ProxyError(502, "backend closed the stream before it finished")
+        with backend_shape("stream"):
+            closing = translator.finish(clock())
+        yield batch + closing
+    except Exception as exc:
+        if isinstance(exc, ProxyError):
+            log.warning("stream ended with an error: %s", exc.message)
+            error = exc
+        else:  # never end a stream silently, whatever went wrong
+            log.exception("stream failed")
+            error = ProxyError(500, f"internal proxy error ({type(exc).__name__})")
+        ctx.error = error.message
+        if batch:
+            yield batch
+        raise error from None
+    finally:
+        stream.close()
+        _account(ctx, translator.clock, whole or dict(translator.final_metrics))

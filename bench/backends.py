@@ -136,6 +136,20 @@ def openai_chat_body(stream: bool) -> bytes:
     return json.dumps(d).encode()
 
 
+def anthropic_body(stream: bool) -> bytes:
+    d = {
+        "model": MODEL,
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": stream,
+    }
+    return json.dumps(d).encode()
+
+
+def responses_body(stream: bool) -> bytes:
+    return json.dumps({"model": MODEL, "input": "hi", "stream": stream}).encode()
+
+
 def embed_inputs() -> list[str]:
     return [f"benchmark sentence number {i} about proxies and latency" for i in range(EMBED_BATCH)]
 

@@ -179,6 +179,45 @@ def scenarios(b: Budget) -> list[Scenario]:
                 check="openai_stream",
             )
         )
+    # The Anthropic and Responses dialects: the same backend answers, through the one chat path.
+    dialects = (
+        ("messages", "/v1/messages", B.anthropic_body, "anthropic"),
+        ("responses", "/v1/responses", B.responses_body, "responses"),
+    )
+    for name, path, body, fmt in dialects:
+        out.append(
+            Scenario(
+                f"{name}_c64",
+                "wrk",
+                f"{path} non-streamed, c=64",
+                "plain",
+                path,
+                body(False),
+                "json",
+                "/chat/completions",
+                oa_f,
+                "json",
+                64,
+                check=f"{fmt}_json",
+            )
+        )
+        out.append(
+            Scenario(
+                f"{name}_stream_c64",
+                "stream",
+                f"{path} streamed {B.SSE_CHUNKS} chunks, c=64",
+                "sse",
+                path,
+                body(True),
+                fmt,
+                "/chat/completions",
+                oa_t,
+                "sse",
+                64,
+                B.SSE_CHUNKS,
+                check=f"{fmt}_stream",
+            )
+        )
     out.append(
         Scenario(
             "embed_c16",
@@ -363,6 +402,19 @@ def validate(url: str, body: bytes, check: str) -> str | None:
             text = "".join((x.get("message") or {}).get("content", "") for x in lines)
             if not lines or lines[-1].get("done") is not True or "tok0 " not in text:
                 return f"unexpected NDJSON stream: {data[:200]!r}"
+        elif check == "anthropic_json":
+            d = json.loads(data)
+            if d["content"][0]["text"] != B.CHAT_CONTENT or d["stop_reason"] != "end_turn":
+                return f"unexpected /v1/messages answer: {data[:200]!r}"
+        elif check == "responses_json":
+            d = json.loads(data)
+            if d["output"][0]["content"][0]["text"] != B.CHAT_CONTENT or d["status"] != "completed":
+                return f"unexpected /v1/responses answer: {data[:200]!r}"
+        elif check in ("anthropic_stream", "responses_stream"):
+            names = [x[6:].strip() for x in data.splitlines() if x.startswith(b"event:")]
+            last = b"message_stop" if check == "anthropic_stream" else b"response.completed"
+            if not ctype.startswith("text/event-stream") or not names or names[-1] != last:
+                return f"unexpected dialect stream: {data[-200:]!r}"
         elif check == "openai_stream":
             if not ctype.startswith("text/event-stream"):
                 return f"relay stream content-type {ctype!r}"
@@ -919,6 +971,23 @@ def target_checks(bench: Bench, target: str) -> list[dict[str, object]]:
         "ms",
         "chat_c1: proxy p50 - nginx p50",
     )
+    for name in ("messages", "responses"):
+        ceiling(
+            f"CPU per non-streamed /v1/{name} request",
+            f"{name}_c64",
+            "cpu_us_per_req",
+            300,
+            "us",
+            f"{name}_c64: proxy tree CPU / requests",
+        )
+        ceiling(
+            f"CPU per /v1/{name} stream chunk",
+            f"{name}_stream_c64",
+            "cpu_us_per_chunk",
+            10,
+            "us",
+            f"{name}_stream_c64: proxy tree CPU / content chunks",
+        )
     ceiling(
         "CPU per relayed stream chunk",
         "relay_stream_c64",

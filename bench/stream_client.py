@@ -1,12 +1,14 @@
 """Async streaming load client (aiohttp). Runs as its own process so it has its own RLIMIT_NOFILE
 and its CPU is not the orchestrator's. Prints one JSON document on stdout.
 
-    python bench/stream_client.py --url URL --body-file F --format ndjson|sse \
+    python bench/stream_client.py --url URL --body-file F --format ndjson|sse|anthropic|responses \
         --concurrency C --requests N [--ramp S] [--expect-chunks K] [--max-time T]
 
 ndjson: every non-empty line must parse as JSON, the last must have "done": true.
 sse:    every `data:` payload must parse as JSON except the final `[DONE]`, which must be last.
 json:   plain non-streamed JSON response that must parse (used for validations).
+anthropic, responses: named SSE events whose data must parse, the last event message_stop /
+        response.completed; text deltas are the content chunks.
 """
 
 from __future__ import annotations
@@ -72,6 +74,21 @@ async def one(session: aiohttp.ClientSession, args: argparse.Namespace, body: by
                         if first is None:
                             first = time.perf_counter()
                         lines += 1
+                        if args.format in ("anthropic", "responses"):
+                            if line.startswith(b"event:"):
+                                last = {"event": line[6:].strip().decode()}
+                                continue
+                            if not line.startswith(b"data:"):
+                                continue
+                            doc = orjson.loads(line[5:].strip())
+                            kind = doc.get("type")
+                            if kind in ("content_block_delta", "response.output_text.delta") and (
+                                (doc.get("delta") or {}).get("text")
+                                if kind == "content_block_delta"
+                                else doc.get("delta")
+                            ):
+                                content += 1
+                            continue
                         if args.format == "sse":
                             if not line.startswith(b"data:"):
                                 continue  # comments / event: lines are allowed
@@ -112,6 +129,10 @@ async def one(session: aiohttp.ClientSession, args: argparse.Namespace, body: by
     st.content_lines += content
     if args.format == "sse" and not saw_done_marker:
         st.err("no_done", "stream ended without data: [DONE]")
+        return
+    final_event = {"anthropic": "message_stop", "responses": "response.completed"}.get(args.format)
+    if final_event and not (isinstance(last, dict) and last.get("event") == final_event):
+        st.err("no_done", f"last event {json.dumps(last)[:200]}")
         return
     if args.format == "ndjson" and not (isinstance(last, dict) and last.get("done") is True):
         st.err("no_done", f"last line {json.dumps(last)[:200]}")
@@ -185,7 +206,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", required=True)
     ap.add_argument("--body-file", required=True)
-    ap.add_argument("--format", choices=["ndjson", "sse", "json"], required=True)
+    ap.add_argument("--format", choices=["ndjson", "sse", "json", "anthropic", "responses"], required=True)
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--requests", type=int, default=10)
     ap.add_argument("--ramp", type=float, default=0.0, help="open all --requests at once over this many s")

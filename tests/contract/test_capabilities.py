@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import httpx
 import ollama
 import pytest
 
@@ -96,3 +97,32 @@ def test_capable_model_gets_everything(caps_client: ollama.Client, router_backen
     assert sent["messages"][0]["content"][-1]["image_url"]["url"].startswith("data:image/png;base64,")
     # think: false is always fine, even on a model without reasoning
     caps_client.chat(model="plain/text-only", messages=USER, think=False)
+
+
+def test_dialects_relax_or_refuse_thinking_as_ollama_does(
+    caps_client: ollama.Client, router_backend: FakeBackend
+) -> None:
+    """/v1/messages drops a thinking request to a model that cannot think (Claude Code asks for it
+    by default); /v1/responses refuses it in OpenAI's envelope, as /api/chat does in Ollama's."""
+    base = str(caps_client._client.base_url).rstrip("/")
+    body = {
+        "model": "plain/text-only",
+        "max_tokens": 16,
+        "thinking": {"type": "adaptive"},
+        "output_config": {"effort": "high"},
+        "messages": USER,
+    }
+    r = httpx.post(f"{base}/v1/messages", json=body, timeout=20)
+    assert r.status_code == 200, r.text
+    sent = router_backend.last("chat/completions").body
+    assert "reasoning" not in sent and "reasoning_effort" not in sent
+    # a model that thinks gets the level asked for
+    httpx.post(f"{base}/v1/messages", json={**body, "model": "smart/all-in"}, timeout=20)
+    assert router_backend.last("chat/completions").body["reasoning"] == {"effort": "high"}
+
+    r = httpx.post(
+        f"{base}/v1/responses",
+        json={"model": "plain/text-only", "input": "hi", "reasoning": {"effort": "high"}},
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == '"plain/text-only" does not support thinking'

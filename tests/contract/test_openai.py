@@ -53,7 +53,7 @@ def test_chat_completions_non_streamed(http: httpx.Client, fake: FakeBackend) ->
         },
     )
     assert r.status_code == 200
-    assert r.json() == data  # relayed unchanged
+    assert r.json() == {**data, "model": ODD_NAME}  # relayed, naming the model as it was asked for
     sent = fake.last("chat/completions").body
     assert sent["model"] == ODD_ID
     assert sent["temperature"] == 0.5
@@ -74,8 +74,26 @@ def test_chat_completions_sse_relayed(http: httpx.Client, fake: FakeBackend) -> 
     frames = [f for f in body.split(b"\n\n") if f]
     assert frames[-1] == b"data: [DONE]"
     payloads = [orjson.loads(f.removeprefix(b"data: ")) for f in frames[:-1]]
-    assert payloads == events
+    assert payloads == [{**e, "model": "test-model:latest"} if "model" in e else e for e in events]
     assert fake.last("chat/completions").body["model"] == "test-model"
+
+
+def test_chat_completions_sse_relayed_byte_for_byte_when_the_name_matches(
+    http: httpx.Client, fake: FakeBackend
+) -> None:
+    """The backend already echoes the requested name: the stream is relayed as it came."""
+    events = text_stream("Hel", "lo")
+    fake.enqueue("chat/completions", Reply(events=events, tail=b": comment kept\n\n"))
+    with http.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={"model": "test-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    ) as r:
+        body = r.read()
+    assert b": comment kept\n\n" in body
+    assert body == b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events) + (
+        b": comment kept\n\ndata: [DONE]\n\n"
+    )
 
 
 def test_completions_relayed(http: httpx.Client, fake: FakeBackend) -> None:
@@ -90,6 +108,7 @@ def test_embeddings_relayed(http: httpx.Client, fake: FakeBackend) -> None:
     assert r.status_code == 200
     body = r.json()
     assert [d["embedding"] for d in body["data"]] == [[3.0, 4.0], [3.0, 4.0]]  # not normalized: relayed
+    assert body["model"] == "text-embedding-small:latest"
     assert fake.last("embeddings").body["model"] == "text-embedding-small"
 
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import ollama
 import pytest
 
@@ -246,3 +247,28 @@ def test_configuration_errors_are_one_clear_line(tmp_path: Path, text: str, expe
     assert str(config) in lines[0]
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("dialect", ["messages", "responses"])
+def test_dialects_take_the_same_route_and_fallback(
+    routed: ServedProxy, local: FakeBackend, cloud: FakeBackend, dialect: str
+) -> None:
+    """An alias with a fallback behaves on /v1/messages and /v1/responses as on /api/chat: the
+    first backend's 503 moves the call to the fallback, and the answer names the alias."""
+    local.enqueue("chat/completions", Reply(status=503, json={"error": {"message": "overloaded"}}))
+    cloud.enqueue("chat/completions", Reply(json=chat_completion("from the cloud")))
+    if dialect == "messages":
+        body: dict[str, object] = {"model": "llama3.2", "max_tokens": 16, "messages": USER}
+    else:
+        body = {"model": "llama3.2", "input": "hi"}
+    r = httpx.post(f"{routed.url}/v1/{dialect}", json=body, timeout=20)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["model"] == "llama3.2"
+    text = (
+        answer["content"][0]["text"] if dialect == "messages" else answer["output"][0]["content"][0]["text"]
+    )
+    assert text == "from the cloud"
+    assert local.last("chat/completions").body["model"] == "smollm2"
+    assert cloud.last("chat/completions").body["model"] == "gpt-4o"
+    assert cloud.last("chat/completions").headers["Authorization"] == "Bearer sk-cloud-secret"

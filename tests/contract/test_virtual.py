@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import ollama
+import orjson
 import pytest
 
 from tests.conftest import ServedProxy
@@ -155,3 +156,58 @@ def test_declared_in_config_file_are_read_only(
         client.delete("helper")
     assert info.value.status_code == 400
     assert "configuration file" in info.value.error
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_virtual_model_on_openai_chat_completions(
+    fake: FakeBackend, vproxy: ServedProxy, stream: bool
+) -> None:
+    """/v1/chat/completions honours SYSTEM, MESSAGE and PARAMETER as /api/chat does, and names the
+    virtual model in its answer."""
+    created = httpx.post(
+        f"{vproxy.url}/api/create",
+        json={
+            "model": "pirate",
+            "from": "test-model",
+            "system": "You are a pirate.",
+            "parameters": {"temperature": 0.3, "num_predict": 40},
+            "messages": [{"role": "user", "content": "Ahoy?"}, {"role": "assistant", "content": "Ahoy!"}],
+        },
+    )
+    assert created.status_code == 200, created.text
+    body = {"model": "pirate", "messages": USER, "stream": stream, "temperature": 0.9}
+    r = httpx.post(f"{vproxy.url}/v1/chat/completions", json=body, timeout=20)
+    assert r.status_code == 200, r.text
+    if stream:
+        frames = [f.removeprefix(b"data: ") for f in r.content.split(b"\n\n") if f.startswith(b"data: {")]
+        models = {orjson.loads(f).get("model") for f in frames}
+        assert models == {"pirate", None}  # the usage-only chunk of this backend names no model
+    else:
+        assert r.json()["model"] == "pirate"
+    sent = fake.last("chat/completions").body
+    assert sent["model"] == "test-model"
+    assert sent["messages"] == [
+        {"role": "system", "content": "You are a pirate."},
+        {"role": "user", "content": "Ahoy?"},
+        {"role": "assistant", "content": "Ahoy!"},
+        *USER,
+    ]
+    assert sent["temperature"] == 0.9  # the request's own value wins
+    assert sent["max_tokens"] == 40
+
+    # the same model through /api/chat sends the same conversation
+    httpx.post(
+        f"{vproxy.url}/api/chat", json={"model": "pirate", "messages": USER, "stream": False}, timeout=20
+    )
+    assert fake.last("chat/completions").body["messages"] == sent["messages"]
+
+
+def test_request_system_message_replaces_the_model_system_on_v1(
+    fake: FakeBackend, vproxy: ServedProxy
+) -> None:
+    httpx.post(
+        f"{vproxy.url}/api/create", json={"model": "pirate", "from": "test-model", "system": "Pirate."}
+    )
+    own = [{"role": "developer", "content": "Be a robot."}, *USER]
+    httpx.post(f"{vproxy.url}/v1/chat/completions", json={"model": "pirate", "messages": own}, timeout=20)
+    assert fake.last("chat/completions").body["messages"] == own

@@ -97,7 +97,32 @@ def test_every_route_needs_a_key(keyed: ServedProxy, method: str, path: str, key
     response = call(keyed, method, path, key)
     assert response.status_code == 401, (response.status_code, response.text)
     if method != "HEAD":
-        assert "unauthorized" in assert_ollama_error(response, 401)
+        assert "unauthorized" in dialect_error(response, path, 401)
+
+
+def dialect_error(response: httpx.Response, path: str, status: int) -> str:
+    """The error in the shape of the path's dialect (Anthropic's, OpenAI's or Ollama's); its message."""
+    if path.startswith("/v1/messages"):
+        assert response.status_code == status, response.text
+        body = response.json()
+        assert body["type"] == "error" and set(body["error"]) == {"type", "message"}, body
+        return str(body["error"]["message"])
+    if path.startswith("/v1/"):
+        assert response.status_code == status, response.text
+        body = response.json()
+        assert set(body) == {"error"} and {"message", "type", "param", "code"} == set(body["error"]), body
+        return str(body["error"]["message"])
+    return assert_ollama_error(response, status)
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
+def test_every_route_accepts_x_api_key(keyed: ServedProxy, method: str, path: str) -> None:
+    """The Anthropic SDKs send the key as ``x-api-key``: it counts wherever a bearer key does."""
+    body = None if method in ("GET", "HEAD") else {"model": "test-model", "name": "test-model", "input": "hi"}
+    response = httpx.request(method, keyed.url + path, json=body, headers={"x-api-key": KEY}, timeout=20)
+    assert response.status_code not in (401, 403), (response.status_code, response.text)
+    wrong = httpx.request(method, keyed.url + path, json=body, headers={"x-api-key": "nope"}, timeout=20)
+    assert wrong.status_code == 401
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
@@ -187,6 +212,38 @@ def test_per_model_key_is_refused_other_models(
     assert "other-model" in assert_ollama_error(response, 403)
     bob = {"Authorization": "Bearer bob-secret-key"}
     assert httpx.post(per_model.url + path, json=body, headers=bob, timeout=20).status_code < 400
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1/messages",
+            {"model": "other-model", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        ),
+        ("/v1/responses", {"model": "other-model", "input": "hi"}),
+    ],
+)
+@pytest.mark.parametrize("header", ["Authorization", "x-api-key"])
+def test_per_model_key_on_the_dialects(
+    per_model: ServedProxy, path: str, body: dict[str, Any], header: str
+) -> None:
+    def key(secret: str) -> dict[str, str]:
+        return {header: f"Bearer {secret}" if header == "Authorization" else secret}
+
+    refused = httpx.post(per_model.url + path, json=body, headers=key("alice-secret-key"), timeout=20)
+    assert "other-model" in dialect_error(refused, path, 403)
+    allowed = {**body, "model": "test-model"}
+    assert (
+        httpx.post(
+            per_model.url + path, json=allowed, headers=key("alice-secret-key"), timeout=20
+        ).status_code
+        == 200
+    )
+    assert (
+        httpx.post(per_model.url + path, json=body, headers=key("bob-secret-key"), timeout=20).status_code
+        < 400
+    )
 
 
 def test_per_model_key_refused_on_openai_routes(per_model: ServedProxy) -> None:
@@ -378,16 +435,27 @@ def big_chat(size: int) -> bytes:
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/chat", "/api/generate", "/api/embed", "/api/show", "/v1/chat/completions"]
+    "path",
+    [
+        "/api/chat",
+        "/api/generate",
+        "/api/embed",
+        "/api/show",
+        "/v1/chat/completions",
+        "/v1/messages",
+        "/v1/responses",
+    ],
 )
 def test_content_length_over_the_limit_is_413(small_body: ServedProxy, fake: FakeBackend, path: str) -> None:
     before = len(fake.requests)
     response = httpx.post(small_body.url + path, content=big_chat(5000), timeout=10)
-    assert "too large" in assert_ollama_error(response, 413)
+    assert "too large" in dialect_error(response, path, 413)
     assert len([r for r in fake.requests[before:] if not r.path.endswith("models")]) == 0
 
 
-@pytest.mark.parametrize("path", ["/api/chat", "/api/generate", "/api/embed", "/api/show"])
+@pytest.mark.parametrize(
+    "path", ["/api/chat", "/api/generate", "/api/embed", "/api/show", "/v1/messages", "/v1/responses"]
+)
 def test_chunked_body_over_the_limit_is_413(small_body: ServedProxy, path: str) -> None:
     def chunks() -> Iterator[bytes]:
         body = big_chat(5000)
@@ -396,7 +464,7 @@ def test_chunked_body_over_the_limit_is_413(small_body: ServedProxy, path: str) 
 
     response = httpx.post(small_body.url + path, content=chunks(), timeout=10)
     assert response.request.headers.get("transfer-encoding") == "chunked"
-    assert "too large" in assert_ollama_error(response, 413)
+    assert "too large" in dialect_error(response, path, 413)
 
 
 def test_body_under_the_limit_is_fine(small_body: ServedProxy) -> None:

@@ -66,6 +66,11 @@ def check(case: Any, response: Any) -> None:
     if response.status_code < 400 or case.method.upper() == "HEAD" or not response.content:
         return
     body = response.json()
+    if case.path.startswith("/v1/messages"):  # Anthropic's shape
+        assert isinstance(body, dict) and body.get("type") == "error", body
+        assert set(body) <= {"type", "error", "request_id"}, body
+        assert isinstance(body["error"].get("message"), str) and body["error"]["message"], body
+        return
     assert isinstance(body, dict) and set(body) == {"error"}, body
     error = body["error"]
     if case.path.startswith("/v1/") and isinstance(error, dict):  # OpenAI's envelope on /v1

@@ -14,8 +14,11 @@ import pytest
 import ollama_openai_proxy.translate as translate
 
 TRANSLATE = Path(translate.__file__).parent
+# Every module, the dialect subpackages' (translate/anthropic/, translate/responses/) included.
 MODULES = sorted(
-    f"ollama_openai_proxy.translate.{p.stem}" for p in TRANSLATE.glob("*.py") if p.stem != "__init__"
+    "ollama_openai_proxy.translate." + ".".join(p.relative_to(TRANSLATE).with_suffix("").parts)
+    for p in TRANSLATE.rglob("*.py")
+    if p.stem != "__init__"
 )
 # Packages doing I/O (network, disk, database), frameworks, settings, and the proxy's impure layers.
 FORBIDDEN = (
@@ -76,6 +79,8 @@ def clock_reads(source: str) -> list[str]:
 
 def test_every_translate_module_is_checked() -> None:
     assert len(MODULES) >= 10, MODULES
+    assert "ollama_openai_proxy.translate.anthropic.stream" in MODULES
+    assert "ollama_openai_proxy.translate.responses.request" in MODULES
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -85,7 +90,7 @@ def test_imports_nothing_doing_io(module: str) -> None:
 
 @pytest.mark.parametrize("module", MODULES)
 def test_reads_no_clock(module: str) -> None:
-    path = TRANSLATE / f"{module.rsplit('.', 1)[1]}.py"
+    path = TRANSLATE.joinpath(*module.split(".")[2:]).with_suffix(".py")
     assert clock_reads(path.read_text()) == []
 
 

@@ -1,5 +1,6 @@
-"""Who may call: Ollama's DNS-rebinding guard, inbound API keys with their model globs, and the
-client's own key kept for the backend in forward-client-key mode."""
+"""Who may call: Ollama's DNS-rebinding guard, inbound API keys (``Authorization: Bearer`` or
+``x-api-key``) with their model globs and scopes, and the client's own key kept for the backend in
+forward-client-key mode."""
 
 from __future__ import annotations
 
@@ -73,28 +74,30 @@ class AuthMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = auth = ""
+        host = auth = api_key = ""
         for key, value in scope["headers"]:
             if key == b"host":
                 host = value.decode("latin-1")
             elif key == b"authorization":
                 auth = value.decode("latin-1")
-        refusal = self._refusal(scope, host, auth)
+            elif key == b"x-api-key":  # the Anthropic SDKs' spelling of the key
+                api_key = value.decode("latin-1").strip()
+        refusal = self._refusal(scope, host, auth, api_key)
         if refusal is None:
             await self.app(scope, receive, send)
         else:
-            await error_response(refusal, body=not isinstance(refusal, HostRefusedError))(
+            await error_response(refusal, scope, body=not isinstance(refusal, HostRefusedError))(
                 scope, receive, send
             )
 
-    def _refusal(self, scope: Scope, host: str, auth: str) -> ProxyError | None:
+    def _refusal(self, scope: Scope, host: str, auth: str, api_key: str) -> ProxyError | None:
         ctx = context_of(scope)
         if self.guard_host and not host_allowed(host):
             ctx.error = f"host {host!r} refused (DNS rebinding guard)"
             return HostRefusedError(403, ctx.error)
         if scope["path"] in PUBLIC_PATHS:
             return None
-        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        bearer = (auth[7:].strip() if auth[:7].lower() == "bearer " else "") or api_key
         if self.forward_key:
             if not bearer:
                 return ProxyError(
@@ -107,7 +110,7 @@ class AuthMiddleware:
             if entry is None:
                 ctx.error = "missing or unknown API key"
                 return ProxyError(
-                    401, "unauthorized: missing or invalid API key (Authorization: Bearer <key>)"
+                    401, "unauthorized: missing or invalid API key (Authorization: Bearer <key> or x-api-key)"
                 )
             ctx.key_name = entry.name
             ctx.allowed_models = None if entry.models == ["*"] else entry.models

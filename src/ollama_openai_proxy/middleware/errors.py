@@ -1,5 +1,6 @@
-"""Every error of every route, rendered and recorded here: Ollama's ``{"error": ...}`` (OpenAI's
-envelope on the /v1 routes), a logged 500 for anything unexpected."""
+"""Every error of every route, rendered and recorded here in the shape of the path's dialect:
+Ollama's ``{"error": ...}``, OpenAI's envelope on /v1, Anthropic's on /v1/messages; a logged 500
+for anything unexpected."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ollama_openai_proxy.backends.client import draining
 from ollama_openai_proxy.observability import context_of
 from ollama_openai_proxy.redaction import redact
+from ollama_openai_proxy.translate.anthropic.errors import anthropic_error
 from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body
 
 log = logging.getLogger("ollama_openai_proxy")
@@ -25,22 +27,36 @@ SHUTDOWN_MESSAGE = "the proxy is shutting down; retry the request"
 _ROUTER_TEXT = {404: "404 page not found", 405: "405 method not allowed"}
 
 
-def error_response(exc: ProxyError, headers: dict[str, str] | None = None, body: bool = True) -> Response:
-    """Ollama's ``{"error": ...}``, or OpenAI's envelope for an OpenAIError."""
+def error_response(
+    exc: ProxyError, scope: Scope | None = None, headers: dict[str, str] | None = None, body: bool = True
+) -> Response:
+    """The error in the shape of the dialect of ``scope``'s path (Ollama's without a scope; OpenAI's
+    envelope for an OpenAIError anywhere)."""
     if not body:
         return Response(b"", status_code=exc.status, headers=headers)
     message = redact(exc.message)
-    content = openai_error_body(exc.status, message) if isinstance(exc, OpenAIError) else {"error": message}
+    path = str(scope.get("path", "")) if scope is not None else ""
+    content: object
+    if is_anthropic(path):
+        content = anthropic_error(exc.status, message, context_of(scope).request_id if scope else "")
+    elif isinstance(exc, OpenAIError) or path.startswith("/v1/"):
+        content = openai_error_body(exc.status, message)
+    else:
+        content = {"error": message}
     return Response(orjson.dumps(content), status_code=exc.status, media_type=JSON_TYPE, headers=headers)
+
+
+def is_anthropic(path: str) -> bool:
+    """Anthropic's Messages API (``/v1/messages`` and what lies under it)."""
+    return path == "/v1/messages" or path.startswith("/v1/messages/")
 
 
 def unexpected(scope: Scope, exc: Exception) -> ProxyError:
     """An exception no code path expected: logged with its traceback, answered as a plain 500 (in
-    OpenAI's envelope on the /v1 routes)."""
+    the dialect's shape)."""
     path = str(scope.get("path", ""))
     log.exception("unhandled error on %s %s", scope.get("method"), path, exc_info=exc)
-    kind = OpenAIError if path.startswith("/v1/") else ProxyError
-    return kind(500, f"internal proxy error ({type(exc).__name__})")
+    return ProxyError(500, f"internal proxy error ({type(exc).__name__})")
 
 
 async def router_error(request: Request, exc: Exception) -> Response:
@@ -70,10 +86,8 @@ class ErrorMiddleware:
             if ctx.status or not draining():
                 raise
             ctx.error = SHUTDOWN_MESSAGE
-            kind = OpenAIError if str(scope.get("path", "")).startswith("/v1/") else ProxyError
-            await error_response(kind(503, SHUTDOWN_MESSAGE), headers={"Connection": "close"})(
-                scope, receive, send
-            )
+            refusal = ProxyError(503, SHUTDOWN_MESSAGE)
+            await error_response(refusal, scope, headers={"Connection": "close"})(scope, receive, send)
             raise
         except Exception as exc:
             error = exc if isinstance(exc, ProxyError) else unexpected(scope, exc)
@@ -83,4 +97,4 @@ class ErrorMiddleware:
                 raise
             # The body was not all read (too large, too slow): the connection cannot be reused.
             headers = {"Connection": "close"} if error.status in (408, 413) else None
-            await error_response(error, headers=headers)(scope, receive, send)
+            await error_response(error, scope, headers=headers)(scope, receive, send)

@@ -39,7 +39,7 @@ class ExchangeMiddleware:
             if key == b"content-length":
                 if value.isdigit() and int(value) > self.max_body:
                     message = f"request body too large: {int(value)} bytes, the limit is {self.max_body}"
-                    await error_response(ProxyError(413, message))(scope, receive, send)
+                    await error_response(ProxyError(413, message), scope)(scope, receive, send)
                     return
                 break
         exchange = _Exchange(self, receive, send, ctx)

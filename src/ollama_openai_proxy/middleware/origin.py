@@ -76,4 +76,4 @@ class OriginMiddleware:
         ctx = context_of(scope)
         ctx.error = f"origin {origin[:200]!r} refused (cross-site request; allow it with OLLAMA_ORIGINS)"
         refusal = ProxyError(403, f"origin not allowed: {origin[:200]} (add it to OLLAMA_ORIGINS)")
-        await error_response(refusal)(scope, receive, send)
+        await error_response(refusal, scope)(scope, receive, send)

@@ -31,7 +31,14 @@ def route(path: str, endpoint: Handler, *methods: str) -> ProxyRoute:
 
 def all_routes() -> list[BaseRoute]:
     """Every route of the app, the inference routes first: the router tries them in order."""
-    from ollama_openai_proxy.routes import inference, meta, models, openai, schema
+    from ollama_openai_proxy.routes import dialects, inference, meta, models, openai, schema
 
-    tables: Sequence[list[Any]] = (inference.ROUTES, openai.ROUTES, models.ROUTES, meta.ROUTES, schema.ROUTES)
+    tables: Sequence[list[Any]] = (
+        inference.ROUTES,
+        openai.ROUTES,
+        dialects.ROUTES,
+        models.ROUTES,
+        meta.ROUTES,
+        schema.ROUTES,
+    )
     return [r for table in tables for r in table]

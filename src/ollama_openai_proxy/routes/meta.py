@@ -1,4 +1,4 @@
-"""Liveness and identity: ``/``, ``/api/version`` and ``/health``."""
+"""Liveness and identity: ``/``, ``/api/version``, ``/api/status``, ``/health``, ``/ready`` and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ async def root(request: Request) -> Response:
 async def version(request: Request) -> Response:
     reported = get_state(request).settings.reported_version or OLLAMA_COMPAT_VERSION
     return json_response({"version": reported})
+
+
+async def status(request: Request) -> Response:
+    """Ollama's cloud switch. This server offers no Ollama cloud models: cloud is off, by its own
+    configuration."""
+    return json_response({"cloud": {"disabled": True, "source": "config"}})
 
 
 async def health(request: Request) -> Response:
@@ -62,6 +68,7 @@ async def metrics(request: Request) -> Response:
 ROUTES = [
     route("/", root, "GET"),
     route("/api/version", version, "GET"),
+    route("/api/status", status, "GET"),
     route("/health", health, "GET"),
     route("/ready", ready, "GET"),
     route("/metrics", metrics, "GET"),

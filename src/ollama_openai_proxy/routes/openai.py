@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ollama_openai_proxy.routes import route
-from ollama_openai_proxy.routes.common import json_response, read_json, serving_args
+from ollama_openai_proxy.routes.common import ignored_headers, json_response, read_json, serving_args
 from ollama_openai_proxy.serving import openai as serving
 from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError
 
@@ -29,9 +29,14 @@ async def _relay(request: Request, path: str) -> Response:
         relayed = await serving.relay(*serving_args(request), path, await read_json(request))
     except ProxyError as exc:
         raise OpenAIError(exc.status, exc.message) from None
+    return _relayed(relayed)
+
+
+def _relayed(relayed: serving.Relayed) -> Response:
+    headers = {**relayed.headers, **(ignored_headers(relayed.ignored) or {})}
     if relayed.chunks is None:
-        return Response(relayed.body, status_code=relayed.status, headers=relayed.headers)
-    return StreamingResponse(relayed.chunks, status_code=relayed.status, headers=relayed.headers)
+        return Response(relayed.body, status_code=relayed.status, headers=headers)
+    return StreamingResponse(relayed.chunks, status_code=relayed.status, headers=headers)
 
 
 async def chat_completions(request: Request) -> Response:
@@ -46,10 +51,23 @@ async def openai_embeddings(request: Request) -> Response:
     return await _relay(request, "embeddings")
 
 
+async def transcriptions(request: Request) -> Response:
+    try:
+        try:
+            form = await request.form()
+        except (AssertionError, ValueError) as exc:  # not multipart, or malformed
+            raise ProxyError(400, f"expected a multipart/form-data body with model and file: {exc}") from None
+        relayed = await serving.transcribe(*serving_args(request), form)
+    except ProxyError as exc:
+        raise OpenAIError(exc.status, exc.message) from None
+    return _relayed(relayed)
+
+
 ROUTES = [
     route("/v1/chat/completions", chat_completions, "POST"),
     route("/v1/completions", completions, "POST"),
     route("/v1/embeddings", openai_embeddings, "POST"),
+    route("/v1/audio/transcriptions", transcriptions, "POST"),
     route("/v1/models", list_models, "GET"),
     route("/v1/models/{model:path}", get_model, "GET"),
 ]

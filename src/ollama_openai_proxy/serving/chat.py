@@ -77,17 +77,36 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-async def chat(state: ProxyState, ctx: RequestContext, req: ChatRequest) -> Reply[ChatChunk]:
-    """Answer an Ollama chat request: the entry point for /api/chat and every other chat dialect."""
+async def chat(
+    state: ProxyState,
+    ctx: RequestContext,
+    req: ChatRequest,
+    *,
+    dialect: bool = False,
+    relax_think: bool = False,
+) -> Reply[ChatChunk]:
+    """Answer an Ollama chat request: the entry point for /api/chat and every other chat dialect.
+
+    ``dialect``: the request came translated from another dialect, which has no load or unload
+    request (no messages is a 400). ``relax_think``: a thinking request to a model known not to
+    think is answered without thinking, not refused (as Ollama does for the Anthropic dialect,
+    whose clients ask for thinking by default).
+    """
     if not req.model:
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
     resolved = await resolve(state, ctx, req.model)
     state.recent.touch(resolved.primary.name, keep)
     if not req.messages:
+        if dialect:
+            raise ProxyError(400, "at least one message is required")
         await state.recent.flush()  # an explicit load or unload: stored before it is answered
         return Reply(whole=cast(ChatChunk, _load_reply("chat", req.model, keep)))
     images = any(m.images for m in req.messages)
+    info = resolved.primary
+    cannot_think = info.capabilities_known and "thinking" not in info.capabilities
+    if relax_think and cannot_think and req.think not in (None, False):
+        req = req.model_copy(update={"think": None})
     check_capabilities(req.model, resolved.primary, "chat", bool(req.tools), req.think, images)
     if resolved.chain:
         req = apply_to_chat(req, resolved.chain)

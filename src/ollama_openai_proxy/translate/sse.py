@@ -8,6 +8,8 @@ token and must work on raw chunks from any transport; it follows the WHATWG pars
 
 from __future__ import annotations
 
+import orjson
+
 from ollama_openai_proxy.translate.errors import ProxyError
 
 MAX_EVENT_BYTES = 16 * 1024 * 1024
@@ -72,3 +74,8 @@ class SSEDecoder:
     def close(self) -> list[str]:
         """End of input: an event not yet closed by a blank line still counts."""
         return self.feed(b"\n\n") if self._pending or self._data else []
+
+
+def encode_event(name: str, data: object) -> bytes:
+    """One outgoing SSE event: its ``event:`` name and its JSON ``data:``."""
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"

@@ -1,0 +1,164 @@
+"""Anthropic Messages wire types: the request as pydantic models (validated input), the answer as TypedDicts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- request -----------------------------------------------------------------------------------
+
+
+class _Open(BaseModel):
+    # Fields this proxy has no use for (cache_control, citations, ...) are accepted, as Ollama does.
+    model_config = ConfigDict(extra="allow")
+
+
+class TextBlock(_Open):
+    type: Literal["text"]
+    text: str
+
+
+class ImageSource(_Open):
+    """``base64`` (``media_type`` + ``data``) is the only source Ollama takes; ``url`` is refused."""
+
+    type: str
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+
+
+class ImageBlock(_Open):
+    type: Literal["image"]
+    source: ImageSource
+
+
+class ToolUseBlock(_Open):
+    type: Literal["tool_use"]
+    id: str
+    name: str
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolResultBlock(_Open):
+    type: Literal["tool_result"]
+    tool_use_id: str
+    content: str | list[Annotated[TextBlock | ImageBlock, Field(discriminator="type")]] | None = None
+    is_error: bool | None = None
+
+
+class ThinkingBlock(_Open):
+    type: Literal["thinking"]
+    thinking: str
+    signature: str | None = None
+
+
+class RedactedThinkingBlock(_Open):
+    type: Literal["redacted_thinking"]
+    data: str = ""
+
+
+ContentBlock = Annotated[
+    TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock,
+    Field(discriminator="type"),
+]
+
+
+class MessageParam(_Open):
+    """A turn; Anthropic knows ``user`` and ``assistant``, Ollama passes any role on (clients send ``system``)."""
+
+    role: str
+    content: str | list[ContentBlock]
+
+
+class ToolParam(_Open):
+    """A client tool; ``type`` is absent or ``custom`` (server tools such as web search are refused)."""
+
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any] = Field(default_factory=dict)
+    type: str | None = None
+
+
+class ThinkingConfig(_Open):
+    type: Literal["enabled", "disabled", "adaptive"]
+    budget_tokens: int | None = None  # tokens; not a budget in Ollama (thinking is on or off)
+
+
+class MessagesRequest(_Open):
+    """``POST /v1/messages``: ``model``, ``max_tokens`` (tokens) and ``messages`` are required."""
+
+    model: str
+    max_tokens: int
+    messages: list[MessageParam]
+    system: str | list[TextBlock] | None = None
+    stream: bool | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop_sequences: list[str] | None = None
+    tools: list[ToolParam] | None = None
+    tool_choice: dict[str, Any] | None = None  # ignored, as by Ollama
+    thinking: ThinkingConfig | None = None
+    output_config: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+# --- answer ------------------------------------------------------------------------------------
+
+StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
+
+
+class Usage(TypedDict):
+    input_tokens: int  # prompt tokens
+    output_tokens: int  # generated tokens
+
+
+class TextOut(TypedDict):
+    type: Literal["text"]
+    text: str
+
+
+class ThinkingOut(TypedDict):
+    type: Literal["thinking"]
+    thinking: str
+    signature: str
+
+
+class ToolUseOut(TypedDict):
+    type: Literal["tool_use"]
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+ContentOut = TextOut | ThinkingOut | ToolUseOut
+
+
+class MessageOut(TypedDict):
+    id: str  # msg_…
+    type: Literal["message"]
+    role: Literal["assistant"]
+    model: str  # the model name as the client asked for it
+    content: list[ContentOut]
+    stop_reason: StopReason | None
+    stop_sequence: str | None
+    usage: Usage
+
+
+class ErrorDetail(TypedDict):
+    type: str
+    message: str
+
+
+class ErrorOut(TypedDict):
+    type: Literal["error"]
+    error: ErrorDetail
+    request_id: NotRequired[str]
+
+
+class StreamEvent(TypedDict):
+    """One SSE event: its ``event:`` name and its ``data:`` object (which repeats the name as ``type``)."""
+
+    event: str
+    data: dict[str, Any]

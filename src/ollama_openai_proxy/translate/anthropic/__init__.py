@@ -1,0 +1,1 @@
+"""Anthropic Messages ⇄ Ollama chat: request, response, stream events and errors (sans-IO)."""

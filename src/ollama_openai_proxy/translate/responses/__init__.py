@@ -1,0 +1,1 @@
+"""OpenAI Responses (stateless) ⇄ Ollama chat: request, response, stream events (sans-IO)."""

@@ -1,0 +1,126 @@
+"""Ollama's final chat answer → an OpenAI ``response`` object: output items, usage, echoed settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ollama_openai_proxy.protocol.responses import ResponseObject, ResponsesRequest, ResponseUsage
+
+
+def echoed_settings(req: ResponsesRequest) -> dict[str, Any]:
+    """The request's settings as the response repeats them (stateless: ``store`` is always false)."""
+    fmt = (
+        req.text.format.model_dump(by_alias=True, exclude_none=True)
+        if req.text and req.text.format
+        else {"type": "text"}
+    )
+    reasoning = req.reasoning.model_dump() if req.reasoning else {"effort": None, "summary": None}
+    return {
+        "instructions": req.instructions,
+        "max_output_tokens": req.max_output_tokens,
+        "temperature": 1.0 if req.temperature is None else req.temperature,
+        "top_p": 1.0 if req.top_p is None else req.top_p,
+        "text": {"format": fmt},
+        "reasoning": reasoning,
+        "tools": req.tools or [],
+        "tool_choice": req.tool_choice if req.tool_choice is not None else "auto",
+        "parallel_tool_calls": req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
+        "previous_response_id": None,
+        "store": False,
+        "truncation": "disabled",
+        "metadata": req.metadata or {},
+    }
+
+
+def response_object(
+    response_id: str, created_at: int, model: str, settings: dict[str, Any], status: str
+) -> ResponseObject:
+    """The response envelope (``created_at`` in Unix seconds) with no output yet."""
+    out: dict[str, Any] = {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "model": model,
+        "output": [],
+        "usage": None,
+        **settings,
+    }
+    return out  # type: ignore[return-value]
+
+
+def usage(chunk: dict[str, Any]) -> ResponseUsage:
+    prompt = chunk.get("prompt_eval_count", 0)
+    completion = chunk.get("eval_count", 0)
+    return {
+        "input_tokens": prompt,
+        "output_tokens": completion,
+        "total_tokens": prompt + completion,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    }
+
+
+def reasoning_item(item_id: str, text: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": text}],
+        "encrypted_content": text,
+    }
+
+
+def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+    content = [{"type": "output_text", "text": text, "annotations": []}]
+    return {"id": item_id, "type": "message", "status": status, "role": "assistant", "content": content}
+
+
+def function_call_item(item_id: str, call: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+    fn = call.get("function") or {}
+    args = fn.get("arguments")
+    text = args if isinstance(args, str) else orjson.dumps(args or {}).decode()
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": status,
+        "call_id": call_id(call, item_id),
+        "name": fn.get("name", ""),
+        "arguments": text,
+    }
+
+
+def call_id(call: dict[str, Any], item_id: str) -> str:
+    """The tool call's own id, or one derived from its item's (``call_…``) when the backend gave none."""
+    given = call.get("id")
+    return given if isinstance(given, str) and given else "call_" + item_id.removeprefix("fc_")
+
+
+def item_ids(response_id: str) -> tuple[str, str, str]:
+    """The reasoning, message and function-call id stems of one response, derived from its id."""
+    stem = response_id.removeprefix("resp_")
+    return f"rs_{stem}", f"msg_{stem}", f"fc_{stem}"
+
+
+def ollama_to_responses(
+    final: dict[str, Any], response_id: str, created_at: int, settings: dict[str, Any]
+) -> ResponseObject:
+    """One complete Ollama chat answer as a non-streamed response: a reasoning item when there was
+    thinking, then the function calls, or else one assistant message."""
+    out = response_object(response_id, created_at, final.get("model", ""), settings, "completed")
+    message = final.get("message") or {}
+    reasoning_id, message_id, call_stem = item_ids(response_id)
+    output: list[dict[str, Any]] = []
+    if message.get("thinking"):
+        output.append(reasoning_item(reasoning_id, message["thinking"]))
+    calls = message.get("tool_calls") or []
+    if calls:
+        output += [function_call_item(f"{call_stem}_{i}", c) for i, c in enumerate(calls)]
+    else:
+        output.append(message_item(message_id, message.get("content") or ""))
+    out["output"] = output
+    out["usage"] = usage(final)
+    return out

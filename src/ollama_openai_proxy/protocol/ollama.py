@@ -234,6 +234,7 @@ class ChatChunk(Metrics, total=False):
     done: Required[bool]
     done_reason: str
     logprobs: list[Logprob]
+    context: list[int]  # the conversation so far, encoded (the final chunk; not for raw prompts)
 
 
 class GenerateChunk(Metrics, total=False):
@@ -248,3 +249,104 @@ class GenerateChunk(Metrics, total=False):
     done: Required[bool]
     done_reason: str
     logprobs: list[Logprob]
+    context: list[int]  # the conversation so far, encoded (the final chunk; not for raw prompts)
+
+
+Chunk = ChatChunk | GenerateChunk
+
+
+class ErrorResponse(TypedDict):
+    """Ollama's error shape, as a whole answer or as the last line of a stream."""
+
+    error: str
+
+
+class EmbedResponse(TypedDict, total=False):
+    """``POST /api/embed``: one unit-length vector per input, in input order."""
+
+    model: Required[str]
+    embeddings: Required[list[list[float]]]
+    total_duration: int  # nanoseconds
+    prompt_eval_count: int  # tokens
+
+
+class EmbeddingsResponse(TypedDict):
+    """``POST /api/embeddings`` (legacy): one vector, not normalised."""
+
+    embedding: list[float]
+
+
+class ModelDetails(TypedDict):
+    parent_model: str  # the base of a virtual model
+    format: str  # "gguf", or "" when the backend does not say
+    family: str
+    families: list[str]
+    parameter_size: str  # "7.6B"
+    quantization_level: str
+
+
+class ListedModel(TypedDict):
+    """One ``GET /api/tags`` entry."""
+
+    name: str
+    model: str
+    modified_at: str  # RFC 3339
+    size: int  # bytes
+    digest: str  # sha256, hex
+    details: ModelDetails
+    capabilities: list[str]
+
+
+class TagsResponse(TypedDict):
+    models: list[ListedModel]
+
+
+class RunningModel(TypedDict, total=False):
+    """One ``GET /api/ps`` entry."""
+
+    name: Required[str]
+    model: Required[str]
+    size: Required[int]  # bytes
+    digest: Required[str]
+    details: Required[ModelDetails]
+    expires_at: Required[str]  # RFC 3339
+    size_vram: Required[int]  # bytes
+    context_length: int  # tokens
+
+
+class PsResponse(TypedDict):
+    models: list[RunningModel]
+
+
+class MessageOut(TypedDict):
+    role: str
+    content: str
+
+
+class ShowResponse(TypedDict, total=False):
+    """``POST /api/show``. ``model_info`` holds GGUF-style keys (``general.architecture``,
+    ``<arch>.context_length``), whose names depend on the architecture."""
+
+    modelfile: Required[str]
+    parameters: Required[str]  # one PARAMETER per line
+    template: Required[str]
+    details: Required[ModelDetails]
+    model_info: Required[dict[str, str | int]]
+    capabilities: Required[list[str]]
+    modified_at: Required[str]  # RFC 3339
+    system: str
+    messages: list[MessageOut]
+    license: str
+
+
+class ProgressLine(TypedDict, total=False):
+    """A status line of a pull or create stream; the layer line carries ``digest`` and sizes."""
+
+    status: Required[str]
+    digest: str
+    total: int  # bytes
+    completed: int  # bytes
+
+
+class VersionResponse(TypedDict):
+    version: str

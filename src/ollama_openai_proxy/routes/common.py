@@ -47,7 +47,7 @@ def validation_message(exc: ValidationError) -> str:
 LIST_STEP = 2000
 
 
-def decode_json(body: bytes) -> dict[str, Any]:
+def decode_json(body: bytes) -> dict[str, object]:
     if not body.strip():
         raise ProxyError(400, "missing request body")
     try:
@@ -59,7 +59,7 @@ def decode_json(body: bytes) -> dict[str, Any]:
     return data
 
 
-async def read_json(request: Request) -> dict[str, Any]:
+async def read_json(request: Request) -> dict[str, object]:
     """The request body as a JSON object, whatever its Content-Type says (Ollama reads it anyway)."""
     body = await request.body()
     ctx = context_of(request.scope)
@@ -69,7 +69,7 @@ async def read_json(request: Request) -> dict[str, Any]:
     return decode_json(body)
 
 
-def validate(model: type[M], data: dict[str, Any]) -> M:
+def validate(model: type[M], data: dict[str, object]) -> M:
     """``data`` as ``model``, long top-level lists validated a step at a time."""
     long_lists = {k: v for k, v in data.items() if isinstance(v, list) and len(v) > LIST_STEP}
     try:

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 import orjson
 
@@ -26,9 +26,11 @@ from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.protocol.ollama import (
     ChatChunk,
     ChatRequest,
+    Chunk,
     GenerateChunk,
     GenerateRequest,
     Message,
+    Metrics,
     ThinkValue,
 )
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve, with_fallback
@@ -58,7 +60,7 @@ log = logging.getLogger("ollama_openai_proxy")
 # worker thread, so one big request does not starve the other clients.
 OFFLOAD_BYTES = 256 * 1024
 
-C = TypeVar("C", ChatChunk, GenerateChunk)
+C = TypeVar("C", bound=Chunk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,18 +142,19 @@ async def generate(state: ProxyState, ctx: RequestContext, req: GenerateRequest)
         return ollama_to_openai_generate(gen_req, info.backend_id, info.profile, leading, prior)
 
     markup = req.think is not False and not (req.raw or req.suffix)
-    reply = await _infer(state, ctx, "generate", req.model, resolved, build, req.streaming, markup)
-    if req.raw:  # Ollama returns no context for raw prompts
-        return cast(Reply[GenerateChunk], reply)
-    return cast(
-        Reply[GenerateChunk], _with_context(reply, [*prior, {"role": "user", "content": req.prompt or ""}])
+    reply = cast(
+        Reply[GenerateChunk],
+        await _infer(state, ctx, "generate", req.model, resolved, build, req.streaming, markup),
     )
+    if req.raw:  # Ollama returns no context for raw prompts
+        return reply
+    return _with_context(reply, [*prior, {"role": "user", "content": req.prompt or ""}])
 
 
-def _with_context(reply: Reply[Any], turns: list[context.Turn]) -> Reply[Any]:
+def _with_context(reply: Reply[GenerateChunk], turns: list[context.Turn]) -> Reply[GenerateChunk]:
     """The final generate chunk with ``context``: the conversation so far, this answer included."""
 
-    def final(chunk: Chunk, answer: str) -> None:
+    def final(chunk: GenerateChunk, answer: str) -> None:
         chunk["context"] = context.encode([*turns, {"role": "assistant", "content": answer}])
 
     if reply.whole is not None:
@@ -160,7 +163,7 @@ def _with_context(reply: Reply[Any], turns: list[context.Turn]) -> Reply[Any]:
     assert reply.chunks is not None
     chunks = reply.chunks
 
-    async def with_final() -> AsyncIterator[list[Any]]:
+    async def with_final() -> AsyncIterator[list[GenerateChunk]]:
         answer: list[str] = []
         async for batch in chunks:
             for chunk in batch:
@@ -193,9 +196,6 @@ def check_capabilities(
         raise ProxyError(400, f'"{name}" does not support images: the backend model has no vision input')
 
 
-Chunk = dict[str, Any]  # a ChatChunk or a GenerateChunk, as the translator builds it
-
-
 async def _infer(
     state: ProxyState,
     ctx: RequestContext,
@@ -205,13 +205,13 @@ async def _infer(
     build: Callable[[ModelInfo], BackendRequest],
     streaming: bool,
     markup: bool,
-) -> Reply[Any]:
+) -> Reply[Chunk]:
     """Send one translated request down the resolved's candidates and take the answer back up.
     ``markup``: split in-band ``<think>`` markup off the answer (not for ``think: false`` or raw)."""
     clock = Clock(start=ctx.start, wall=now_rfc3339)
     headers = backend_headers(ctx)
 
-    async def call(info: ModelInfo) -> Reply[Any]:
+    async def call(info: ModelInfo) -> Reply[Chunk]:
         # A large request is translated in a worker thread: other clients keep being served.
         try:
             breq = await asyncio.to_thread(build, info) if ctx.body_size > OFFLOAD_BYTES else build(info)
@@ -222,12 +222,14 @@ async def _infer(
         ignored = breq.ignored
         if not isinstance(payload, BackendStream):
             whole = _whole(kind, model, payload, clock, markup)
-            return Reply(whole=_account(ctx, clock, whole), ignored=ignored)
+            _account(ctx, clock, whole)
+            return Reply(whole=whole, ignored=ignored)
         clock.headers = time.perf_counter_ns()
         translator = StreamTranslator(kind, model, clock, markup=markup)
         if not streaming:  # the profile streams for cancellability: collect the stream
             whole = await _collect(payload, translator, markup)
-            return Reply(whole=_account(ctx, clock, whole), ignored=ignored)
+            _account(ctx, clock, whole)
+            return Reply(whole=whole, ignored=ignored)
         return Reply(chunks=_chunks(payload, translator, ctx), ignored=ignored)
 
     return await with_fallback(ctx, resolved, call)
@@ -240,7 +242,7 @@ async def _send_shaped(
     headers: dict[str, str] | None,
     clock: Clock,
     streaming: bool,
-) -> Any:
+) -> object:
     """Send the request without the optional fields this backend is known to refuse. A 400 naming
     another one teaches it: the request is sent again without it (nothing reached the client yet),
     once per newly refused field. Returns the open stream, or the decoded JSON answer."""
@@ -262,15 +264,14 @@ async def _send_shaped(
                 breq.ignored.extend(c for c in changes if c not in breq.ignored)
 
 
-def _account(ctx: RequestContext, clock: Clock, final: Chunk) -> Any:
+def _account(ctx: RequestContext, clock: Clock, final: Metrics) -> None:
     """Record the answer's token counts and time to first token on the request's context."""
     ctx.prompt_tokens = final.get("prompt_eval_count", 0)
     ctx.completion_tokens = final.get("eval_count", 0)
     ctx.ttft_ns = clock.first_token - clock.start if clock.first_token else 0
-    return final
 
 
-def _whole(kind: Kind, model: str, data: Any, clock: Clock, markup: bool) -> Chunk:
+def _whole(kind: Kind, model: str, data: object, clock: Clock, markup: bool) -> Chunk:
     notes: list[str] = []
     with backend_shape("completion"):
         out = openai_to_ollama_completion(
@@ -286,7 +287,7 @@ def _log_notes(notes: list[str]) -> None:
         log.debug("backend answer: %s", note)
 
 
-async def _read_json(stream: BackendStream) -> Any:
+async def _read_json(stream: BackendStream) -> object:
     """A backend that ignored ``stream: true`` and answered with one JSON object."""
     try:
         return orjson.loads(await stream.read_all())
@@ -330,7 +331,7 @@ async def _chunks(
     decoder = SSEDecoder()
     clock = time.perf_counter_ns
     batch: list[Chunk] = []
-    whole: Chunk = {}
+    whole: Chunk | None = None
     try:
         if stream.response.content_type == "application/json":  # the backend ignored stream: true
             data = await _read_json(stream)
@@ -369,4 +370,4 @@ async def _chunks(
     finally:
         stream.close()
         _log_notes(translator.notes)
-        _account(ctx, translator.clock, whole or dict(translator.final_metrics))
+        _account(ctx, translator.clock, whole or translator.final_metrics)

@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from typing import Any
+from typing import cast
 
 from ollama_openai_proxy.backends.catalog import ModelInfo
 from ollama_openai_proxy.observability import RequestContext
-from ollama_openai_proxy.protocol.ollama import EmbeddingsRequest, EmbedRequest
+from ollama_openai_proxy.protocol.ollama import (
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    EmbedRequest,
+    EmbedResponse,
+    Metrics,
+)
+from ollama_openai_proxy.protocol.openai import EmbeddingResponse
 from ollama_openai_proxy.serving.chat import OFFLOAD_BYTES
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve, with_fallback
 from ollama_openai_proxy.state import ProxyState
@@ -24,10 +31,11 @@ from ollama_openai_proxy.translate.errors import ProxyError, embed_model_not_fou
 from ollama_openai_proxy.translate.shape import backend_shape, malformed
 
 # (the Ollama answer, what of the request had no backend counterpart)
-Answer = tuple[dict[str, Any], list[str]]
+EmbedAnswer = tuple[EmbedResponse, list[str]]
+EmbeddingsAnswer = tuple[EmbeddingsResponse, list[str]]
 
 
-async def embed(state: ProxyState, ctx: RequestContext, req: EmbedRequest) -> Answer:
+async def embed(state: ProxyState, ctx: RequestContext, req: EmbedRequest) -> EmbedAnswer:
     keep = keepalive.seconds(req.keep_alive)
     if not req.model:
         raise model_not_found("")
@@ -37,13 +45,13 @@ async def embed(state: ProxyState, ctx: RequestContext, req: EmbedRequest) -> An
         return {"model": req.model, "embeddings": []}, []
     headers = backend_headers(ctx)
 
-    async def call(info: ModelInfo) -> Answer:
+    async def call(info: ModelInfo) -> EmbedAnswer:
         breq = ollama_to_openai_embed(req, info.backend_id, info.profile)
         data = await info.backend.client.request_json(
             "POST", breq.endpoint, breq.payload, model=req.model, headers=headers
         )
         dims = None if "dimensions" in breq.payload else req.dimensions
-        total = {"total_duration": time.perf_counter_ns() - ctx.start}
+        total: Metrics = {"total_duration": time.perf_counter_ns() - ctx.start}
         translate = functools.partial(openai_to_ollama_embed, req.model, _object(data), dims, total)
         with backend_shape("embedding answer"):
             # A large batch is translated (normalised) in a worker thread: others keep being served.
@@ -53,13 +61,14 @@ async def embed(state: ProxyState, ctx: RequestContext, req: EmbedRequest) -> An
     return await with_fallback(ctx, resolved, call)
 
 
-def _object(data: Any) -> dict[str, Any]:
+def _object(data: object) -> EmbeddingResponse:
+    """An object, as an embedding answer is; its fields are checked as they are read."""
     if not isinstance(data, dict):
         raise malformed("embedding answer", f"expected a JSON object, got {type(data).__name__}")
-    return data
+    return cast(EmbeddingResponse, data)
 
 
-async def embeddings(state: ProxyState, ctx: RequestContext, req: EmbeddingsRequest) -> Answer:
+async def embeddings(state: ProxyState, ctx: RequestContext, req: EmbeddingsRequest) -> EmbeddingsAnswer:
     if not req.model:
         raise ProxyError(400, "model is required")
     keep = keepalive.seconds(req.keep_alive)
@@ -69,7 +78,7 @@ async def embeddings(state: ProxyState, ctx: RequestContext, req: EmbeddingsRequ
         return {"embedding": []}, []
     headers = backend_headers(ctx)
 
-    async def call(info: ModelInfo) -> Answer:
+    async def call(info: ModelInfo) -> EmbeddingsAnswer:
         breq = ollama_to_openai_embeddings(req, info.backend_id)
         data = await info.backend.client.request_json(
             "POST", breq.endpoint, breq.payload, model=req.model, headers=headers

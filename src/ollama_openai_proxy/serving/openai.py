@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import orjson
@@ -14,6 +13,7 @@ from starlette.datastructures import FormData
 
 from ollama_openai_proxy.backends.client import BackendStream, encode_payload
 from ollama_openai_proxy.observability import RequestContext
+from ollama_openai_proxy.protocol.openai import Model, ModelList, SamplingParams
 from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve
 from ollama_openai_proxy.state import ProxyState
@@ -39,21 +39,21 @@ class Relayed:
     ignored: list[str] = field(default_factory=list)  # what of the request had no backend counterpart
 
 
-def model_object(name: str, created: int, owner: str) -> dict[str, Any]:
+def model_object(name: str, created: int, owner: str) -> Model:
     return {"id": name, "object": "model", "created": created, "owned_by": owner or "library"}
 
 
-async def list_models(state: ProxyState, ctx: RequestContext) -> dict[str, Any]:
+async def list_models(state: ProxyState, ctx: RequestContext) -> ModelList:
     models = [m for m in await state.catalog.models() if ctx.allows(m.name)]
     return {"object": "list", "data": [model_object(m.name, m.created, m.owned_by) for m in models]}
 
 
-async def get_model(state: ProxyState, ctx: RequestContext, name: str) -> dict[str, Any]:
+async def get_model(state: ProxyState, ctx: RequestContext, name: str) -> Model:
     info = (await resolve(state, ctx, name)).primary
     return model_object(name, info.created, info.owned_by)
 
 
-async def relay(state: ProxyState, ctx: RequestContext, path: str, payload: dict[str, Any]) -> Relayed:
+async def relay(state: ProxyState, ctx: RequestContext, path: str, payload: dict[str, object]) -> Relayed:
     """Send ``payload`` to the backend's ``path`` with the backend's model id, a virtual model applied;
     answer as it answers, naming the model as it was requested."""
     name = payload.get("model")
@@ -82,7 +82,7 @@ async def relay(state: ProxyState, ctx: RequestContext, path: str, payload: dict
 
 
 def apply_virtual(
-    payload: dict[str, Any], chain: Sequence[VirtualModel], profile: Profile, endpoint: str
+    payload: dict[str, object], chain: Sequence[VirtualModel], profile: Profile, endpoint: str
 ) -> list[str]:
     """Apply the chain to an OpenAI request body in place; what had no backend counterpart is returned.
 
@@ -95,7 +95,7 @@ def apply_virtual(
     ignored: list[str] = []
     if flat is None or endpoint == "embeddings":
         return ignored
-    defaults: dict[str, Any] = {}
+    defaults: SamplingParams = {}
     map_options(flat.parameters, profile, defaults, ignored)
     for key, value in defaults.items():
         payload.setdefault(key, value)

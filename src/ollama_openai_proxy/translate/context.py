@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import zlib
 from array import array
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
@@ -25,7 +25,10 @@ MAX_TEXT = 256 * 1024  # characters of conversation kept in a context
 MAX_BYTES = 1024 * 1024  # compressed bytes accepted back (generous: MAX_TEXT compresses well)
 _HEADER = 4
 
-Turn = dict[str, str]
+
+class Turn(TypedDict):
+    role: str  # "user" or "assistant"
+    content: str
 
 
 def _bounded(turns: list[Turn]) -> list[Turn]:

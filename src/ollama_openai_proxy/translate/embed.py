@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from ollama_openai_proxy.protocol.ollama import EmbeddingsRequest, EmbedRequest
+from ollama_openai_proxy.protocol.ollama import EmbeddingsRequest, EmbedRequest, EmbedResponse, Metrics
+from ollama_openai_proxy.protocol.openai import EmbeddingRequest, EmbeddingResponse
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.profiles import Profile
 from ollama_openai_proxy.translate.request import BackendRequest
@@ -13,7 +13,7 @@ from ollama_openai_proxy.translate.request import BackendRequest
 
 def ollama_to_openai_embed(req: EmbedRequest, model: str, profile: Profile) -> BackendRequest:
     inputs = [req.input] if isinstance(req.input, str) else list(req.input or [])
-    payload: dict[str, Any] = {"model": model, "input": inputs, "encoding_format": "float"}
+    payload: EmbeddingRequest = {"model": model, "input": inputs, "encoding_format": "float"}
     ignored = [f"{key} (unknown field)" for key in req.unknown_fields()]
     if req.dimensions and profile.embed_dimensions:
         payload["dimensions"] = req.dimensions
@@ -28,11 +28,11 @@ def ollama_to_openai_embeddings(req: EmbeddingsRequest, model: str) -> BackendRe
     ignored = [f"{key} (unknown field)" for key in req.unknown_fields()]
     if req.options:
         ignored.extend(f"options.{k} (embeddings take no sampling options)" for k in req.options)
-    payload = {"model": model, "input": [req.prompt or ""], "encoding_format": "float"}
+    payload: EmbeddingRequest = {"model": model, "input": [req.prompt or ""], "encoding_format": "float"}
     return BackendRequest("embeddings", payload, ignored)
 
 
-def vectors(data: dict[str, Any]) -> list[list[float]]:
+def vectors(data: EmbeddingResponse) -> list[list[float]]:
     """The embedding vectors of an OpenAI response, in input order."""
     items = data.get("data")
     if not isinstance(items, list):
@@ -58,10 +58,11 @@ def normalize(vector: list[float], dimensions: int | None = None) -> list[float]
 
 
 def openai_to_ollama_embed(
-    model: str, data: dict[str, Any], dimensions: int | None, durations: dict[str, int]
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"model": model, "embeddings": [normalize(v, dimensions) for v in vectors(data)]}
-    out.update(durations)
+    model: str, data: EmbeddingResponse, dimensions: int | None, durations: Metrics
+) -> EmbedResponse:
+    out: EmbedResponse = {"model": model, "embeddings": [normalize(v, dimensions) for v in vectors(data)]}
+    if "total_duration" in durations:
+        out["total_duration"] = durations["total_duration"]
     prompt_tokens = (data.get("usage") or {}).get("prompt_tokens")
     if prompt_tokens:
         out["prompt_eval_count"] = int(prompt_tokens)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
+from ollama_openai_proxy.protocol.openai import SamplingParams
 from ollama_openai_proxy.protocol.options import BOOL_OPTIONS, FLOAT_OPTIONS, INT_OPTIONS, LOAD_OPTIONS
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.profiles import Profile
@@ -46,7 +48,7 @@ def coerce(key: str, value: Any) -> Any:
 
 
 def map_options(
-    options: dict[str, Any] | None, profile: Profile, payload: dict[str, Any], ignored: list[str]
+    options: Mapping[str, object] | None, profile: Profile, payload: SamplingParams, ignored: list[str]
 ) -> None:
     """Write the backend's parameters for ``options`` into ``payload``; list what has no counterpart."""
     if not options:

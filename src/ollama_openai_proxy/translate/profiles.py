@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from ollama_openai_proxy.protocol.openai import MaxTokensName, SamplingName
+
 ThinkStyle = Literal["reasoning_effort", "chat_template_kwargs", "openrouter"]
 
 # Ollama options every OpenAI-compatible server understands, with their OpenAI names.
-_STANDARD = {
+_STANDARD: dict[str, SamplingName] = {
     "temperature": "temperature",
     "top_p": "top_p",
     "seed": "seed",
@@ -24,8 +26,8 @@ class Profile:
     """What one kind of backend accepts. Options it has no name for are reported, never sent."""
 
     name: str
-    options: dict[str, str] = field(default_factory=lambda: dict(_STANDARD))
-    max_tokens_param: str = "max_tokens"
+    options: dict[str, SamplingName] = field(default_factory=lambda: dict(_STANDARD))
+    max_tokens_param: MaxTokensName = "max_tokens"
     max_stop: int | None = None
     think_style: ThinkStyle = "reasoning_effort"
     # Whether ``think: false`` can be expressed (OpenAI reasoning models cannot turn thinking off).

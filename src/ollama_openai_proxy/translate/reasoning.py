@@ -3,7 +3,7 @@ under several names, and in-band ``<think>…</think>`` markup (also split acros
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 # Separate reasoning fields, by backend: vLLM/llama.cpp/DeepSeek, OpenRouter/Ollama's /v1, some gateways.
 _REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
@@ -18,7 +18,7 @@ OPEN_TAG = "<think>"
 CLOSE_TAG = "</think>"
 
 
-def _part_text(part: dict[str, Any]) -> str:
+def _part_text(part: Mapping[str, object]) -> str:
     """The readable text of one part, wherever the backend put it."""
     for key in ("text", "thinking", "reasoning", "summary", "content"):
         value = part.get(key)
@@ -30,7 +30,7 @@ def _part_text(part: dict[str, Any]) -> str:
     return ""
 
 
-def split_parts(value: Any, notes: list[str]) -> tuple[str, str, bool]:
+def split_parts(value: object, notes: list[str]) -> tuple[str, str, bool]:
     """Content as a string or a list of typed parts → (text, thinking, was_a_list). Parts of an
     unknown type are named in ``notes`` (for the debug log) and never copied through as a list."""
     if value is None:
@@ -59,7 +59,7 @@ def split_parts(value: Any, notes: list[str]) -> tuple[str, str, bool]:
     return "".join(text), "".join(thinking), True
 
 
-def reasoning_of(holder: dict[str, Any], notes: list[str]) -> str:
+def reasoning_of(holder: Mapping[str, object], notes: list[str]) -> str:
     """Reasoning given beside the content: a string field, typed parts, or ``reasoning_details``."""
     for key in _REASONING_FIELDS:
         value = holder.get(key)

@@ -10,10 +10,12 @@ OpenAI envelope's ``param``. The field counts only when the message says it is u
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import Any, cast
 
 import orjson
+
+from ollama_openai_proxy.protocol.openai import OpenAIRequest, ResponseFormat
 
 # Never dropped: without them there is no request, or the client's explicit ask would be lost.
 REQUIRED = frozenset({"model", "messages", "prompt", "stream", "tools", "suffix", "input"})
@@ -22,7 +24,10 @@ RENAMED = {"max_completion_tokens": "max_tokens", "max_tokens": "max_completion_
 # ``format: "json"`` as a permissive schema where ``json_object`` is refused (LM Studio) or needs
 # the word "json" in a message (OpenAI): Ollama's clients need not say it.
 JSON_OBJECT = "response_format.json_object"
-OBJECT_SCHEMA = {"type": "json_schema", "json_schema": {"name": "json", "schema": {"type": "object"}}}
+OBJECT_SCHEMA: ResponseFormat = {
+    "type": "json_schema",
+    "json_schema": {"name": "json", "schema": {"type": "object"}},
+}
 
 _REFUSAL = re.compile(
     r"not permitted|unrecogni[sz]ed|unknown[ _](?:field|param|argument|key)|not supported|unsupported"
@@ -66,7 +71,7 @@ def _texts(body: bytes) -> tuple[str, list[str]]:
     return " ".join(messages) or text, named
 
 
-def refused_field(body: bytes, payload: dict[str, Any]) -> str | None:
+def refused_field(body: bytes, payload: Mapping[str, object]) -> str | None:
     """The optional field of ``payload`` that a backend's 400 ``body`` says it does not accept."""
     message, named = _texts(body)
     if not _REFUSAL.search(message):
@@ -82,11 +87,11 @@ def refused_field(body: bytes, payload: dict[str, Any]) -> str | None:
     return None
 
 
-def reshape(payload: dict[str, Any], refused: Collection[str]) -> tuple[dict[str, Any], list[str]]:
+def reshape(payload: OpenAIRequest, refused: Collection[str]) -> tuple[OpenAIRequest, list[str]]:
     """``payload`` without what the backend refuses: (new payload, what was dropped or replaced)."""
     if not refused or not any(key in payload or key == JSON_OBJECT for key in refused):
         return payload, []
-    out = dict(payload)
+    out: dict[str, object] = dict(payload)  # keys removed by name: the same request, less them
     changes: list[str] = []
     for key in refused:
         if key == JSON_OBJECT:
@@ -104,4 +109,4 @@ def reshape(payload: dict[str, Any], refused: Collection[str]) -> tuple[dict[str
             changes.append(f"{key} (sent as {other})")
         else:
             changes.append(f"{key} (the backend refuses it)")
-    return out, changes
+    return cast(OpenAIRequest, out), changes

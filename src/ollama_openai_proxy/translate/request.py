@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import orjson
 
 from ollama_openai_proxy.protocol.ollama import ChatRequest, GenerateRequest, Message, ThinkValue
+from ollama_openai_proxy.protocol.openai import (
+    ChatCompletionRequest,
+    ChatMessage,
+    CompletionRequest,
+    ContentPart,
+    GenerationParams,
+    OpenAIRequest,
+    ToolCall,
+)
 from ollama_openai_proxy.translate import context, names
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.options import map_options
@@ -22,7 +31,7 @@ class BackendRequest:
     """What to send: the backend path, its JSON payload, and what of the request had no counterpart."""
 
     endpoint: BackendPath
-    payload: dict[str, Any]
+    payload: OpenAIRequest
     ignored: list[str] = field(default_factory=list)
 
 
@@ -57,33 +66,32 @@ def image_data_uri(image: str) -> str:
     return f"data:{mime};base64,{text}"
 
 
-def _content(text: str, images: list[str] | None) -> str | list[dict[str, Any]]:
+def _content(text: str, images: list[str] | None) -> str | list[ContentPart]:
     if not images:
         return text
-    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    parts: list[ContentPart] = [{"type": "text", "text": text}] if text else []
     parts.extend({"type": "image_url", "image_url": {"url": image_data_uri(i)}} for i in images)
     return parts
 
 
-def _arguments(value: dict[str, Any] | str) -> str:
+def _arguments(value: dict[str, object] | str) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def ollama_to_openai_messages(messages: list[Message], ignored: list[str]) -> list[dict[str, Any]]:
+def ollama_to_openai_messages(messages: list[Message], ignored: list[str]) -> list[ChatMessage]:
     """Ollama messages → OpenAI messages, giving every tool call an id and every result its call's id.
 
     Ollama clients often send no ids at all (ollama-python drops them), so ids are synthesised as
     ``call_<message index>_<call index>`` and each tool result is matched to the earliest unanswered
     call of the same ``tool_name``, else to the earliest unanswered call.
     """
-    out: list[dict[str, Any]] = []
+    out: list[ChatMessage] = []
     pending: list[tuple[str, str]] = []  # (id, name) of calls not yet answered
     dropped_thinking = False
     for turn, msg in enumerate(messages):
-        item: dict[str, Any] = {"role": msg.role}
         content = msg.content or ""
         if msg.role == "assistant" and msg.tool_calls:
-            calls = []
+            calls: list[ToolCall] = []
             pending = []
             for i, call in enumerate(msg.tool_calls):
                 call_id = call.id or f"call_{turn}_{i}"
@@ -98,16 +106,17 @@ def ollama_to_openai_messages(messages: list[Message], ignored: list[str]) -> li
                     }
                 )
                 pending.append((call_id, call.function.name))
-            item["content"] = content
-            item["tool_calls"] = calls
+            item: ChatMessage = {"role": msg.role, "content": content, "tool_calls": calls}
         elif msg.role == "tool":
-            item["tool_call_id"] = _match_call(msg, pending, turn)
-            item["content"] = content
+            item = {"role": msg.role, "tool_call_id": _match_call(msg, pending, turn), "content": content}
             if msg.tool_name:
                 item["name"] = msg.tool_name
         else:
             # OpenAI takes image parts in user/system content only; assistant images are reported below.
-            item["content"] = _content(content, None if msg.role == "assistant" else msg.images)
+            item = {
+                "role": msg.role,
+                "content": _content(content, None if msg.role == "assistant" else msg.images),
+            }
         if msg.thinking and msg.role == "assistant":
             dropped_thinking = True
         if msg.images and msg.role in ("assistant", "tool"):
@@ -134,7 +143,9 @@ def _match_call(msg: Message, pending: list[tuple[str, str]], turn: int) -> str:
     return f"call_{turn}_result"
 
 
-def _think(think: ThinkValue | None, profile: Profile, payload: dict[str, Any], ignored: list[str]) -> None:
+def _think(
+    think: ThinkValue | None, profile: Profile, payload: ChatCompletionRequest, ignored: list[str]
+) -> None:
     if think is None:
         return
     level = "medium" if think is True else think if isinstance(think, str) else None
@@ -143,10 +154,9 @@ def _think(think: ThinkValue | None, profile: Profile, payload: dict[str, Any], 
             {"effort": "high" if level == "max" else level} if level else {"enabled": False}
         )
     elif profile.think_style == "chat_template_kwargs":
-        kwargs: dict[str, Any] = {"enable_thinking": think is not False}
+        payload["chat_template_kwargs"] = {"enable_thinking": think is not False}
         if isinstance(think, str):
-            kwargs["reasoning_effort"] = think
-        payload["chat_template_kwargs"] = kwargs
+            payload["chat_template_kwargs"]["reasoning_effort"] = think
         if isinstance(think, str):
             payload["reasoning_effort"] = "high" if think == "max" else think
     elif level:
@@ -155,7 +165,7 @@ def _think(think: ThinkValue | None, profile: Profile, payload: dict[str, Any], 
         ignored.append("think=false (this backend cannot turn reasoning off)")
 
 
-def _format(fmt: str | dict[str, Any] | None, profile: Profile, payload: dict[str, Any]) -> None:
+def _format(fmt: str | dict[str, object] | None, profile: Profile, payload: GenerationParams) -> None:
     if fmt is None:
         return
     if isinstance(fmt, dict):
@@ -169,28 +179,42 @@ def _format(fmt: str | dict[str, Any] | None, profile: Profile, payload: dict[st
         payload["response_format"] = {"type": "json_object"}
 
 
+def _stream(req: ChatRequest | GenerateRequest, profile: Profile) -> bool:
+    return req.streaming or profile.stream_always
+
+
 def _common(
-    req: ChatRequest | GenerateRequest, model: str, profile: Profile, ignored: list[str]
-) -> dict[str, Any]:
-    stream = req.streaming or profile.stream_always
-    payload: dict[str, Any] = {"model": model, "stream": stream}
-    if stream and profile.stream_usage:
+    req: ChatRequest | GenerateRequest, profile: Profile, payload: GenerationParams, ignored: list[str]
+) -> None:
+    """What chat and completions take alike; ``payload`` holds ``model`` and ``stream`` already."""
+    if payload.get("stream") and profile.stream_usage:
         payload["stream_options"] = {"include_usage": True}
     map_options(req.options, profile, payload, ignored)
-    if req.logprobs or req.top_logprobs:
-        payload["logprobs"] = True
-        if req.top_logprobs:
-            payload["top_logprobs"] = req.top_logprobs
+
+
+def _unmapped(req: ChatRequest | GenerateRequest, ignored: list[str]) -> None:
     for name in ("truncate", "shift"):
         if getattr(req, name) is not None:
             ignored.append(f"{name} (no OpenAI counterpart; the backend applies its own context policy)")
     ignored.extend(f"{key} (unknown field)" for key in req.unknown_fields())
+
+
+def _chat_payload(
+    req: ChatRequest | GenerateRequest, model: str, profile: Profile, ignored: list[str]
+) -> ChatCompletionRequest:
+    payload: ChatCompletionRequest = {"model": model, "stream": _stream(req, profile)}
+    _common(req, profile, payload, ignored)
+    if req.logprobs or req.top_logprobs:
+        payload["logprobs"] = True
+        if req.top_logprobs:
+            payload["top_logprobs"] = req.top_logprobs
+    _unmapped(req, ignored)
     return payload
 
 
 def ollama_to_openai_chat(req: ChatRequest, model: str, profile: Profile) -> BackendRequest:
     ignored: list[str] = []
-    payload = _common(req, model, profile, ignored)
+    payload = _chat_payload(req, model, profile, ignored)
     payload["messages"] = ollama_to_openai_messages(req.messages or [], ignored)
     if req.tools:
         payload["tools"] = req.tools
@@ -199,15 +223,21 @@ def ollama_to_openai_chat(req: ChatRequest, model: str, profile: Profile) -> Bac
     return BackendRequest("chat/completions", payload, ignored)
 
 
-def _completions_params(payload: dict[str, Any], profile: Profile) -> None:
+def _completions_payload(
+    req: GenerateRequest, model: str, profile: Profile, ignored: list[str]
+) -> CompletionRequest:
     """/v1/completions names two chat parameters differently: ``max_tokens`` (never
     ``max_completion_tokens``) and ``logprobs`` as the number of alternatives (no ``top_logprobs``);
     like Ollama towards llama-server, ask for at least one so the sampled tokens' logprobs come back.
     """
-    if profile.max_tokens_param in payload and profile.max_tokens_param != "max_tokens":
-        payload["max_tokens"] = payload.pop(profile.max_tokens_param)
-    if payload.get("logprobs") is True:
-        payload["logprobs"] = max(payload.pop("top_logprobs", 0), 1)
+    payload: CompletionRequest = {"model": model, "stream": _stream(req, profile)}
+    _common(req, profile, payload, ignored)
+    if req.logprobs or req.top_logprobs:
+        payload["logprobs"] = max(req.top_logprobs or 0, 1)
+    _unmapped(req, ignored)
+    if "max_completion_tokens" in payload:
+        payload["max_tokens"] = payload.pop("max_completion_tokens")
+    return payload
 
 
 def ollama_to_openai_generate(
@@ -220,32 +250,18 @@ def ollama_to_openai_generate(
     """Generate is a one-turn chat unless ``raw`` or ``suffix`` asks for the plain completions endpoint.
     ``prior``: the turns of the request's ``context`` when the caller decoded them already."""
     ignored: list[str] = []
-    payload = _common(req, model, profile, ignored)
+    if req.raw or req.suffix:
+        return _raw_generate(req, model, profile, ignored, prior)
+    payload = _chat_payload(req, model, profile, ignored)
     if prior is None:
         prior = context.decode(req.context or [])
     if req.template:
         ignored.append("template (the backend applies its own chat template)")
-    if req.raw or req.suffix:
-        if req.suffix:
-            if not profile.suffix:
-                raise ProxyError(400, f"{names.qualified(req.model)} does not support insert")
-            payload["suffix"] = req.suffix
-        if prior:
-            payload["prompt"] = "".join(t["content"] for t in prior)
-        if req.images:
-            ignored.append("images (raw and suffix completions take text only)")
-        if req.format is not None:
-            _format(req.format, profile, payload)
-        if req.think is not None:
-            ignored.append("think (raw and suffix completions have no reasoning switch)")
-        _completions_params(payload, profile)
-        payload["prompt"] = payload.get("prompt", "") + (req.prompt or "")
-        return BackendRequest("completions", payload, ignored)
-    messages: list[dict[str, Any]] = []
+    messages: list[ChatMessage] = []
     if req.system:
         messages.append({"role": "system", "content": req.system})
     if prior:  # the conversation a previous generate returned as its context
-        messages += prior
+        messages += [{"role": t["role"], "content": t["content"]} for t in prior]
     elif leading:  # a virtual model's MESSAGEs come before the prompt (without a context), as Ollama does
         messages += ollama_to_openai_messages(leading, ignored)
     messages.append({"role": "user", "content": _content(req.prompt or "", req.images)})
@@ -253,3 +269,28 @@ def ollama_to_openai_generate(
     _format(req.format, profile, payload)
     _think(req.think, profile, payload, ignored)
     return BackendRequest("chat/completions", payload, ignored)
+
+
+def _raw_generate(
+    req: GenerateRequest, model: str, profile: Profile, ignored: list[str], prior: list[context.Turn] | None
+) -> BackendRequest:
+    """A raw prompt or a fill-in-the-middle request, for the plain completions endpoint."""
+    payload = _completions_payload(req, model, profile, ignored)
+    if prior is None:
+        prior = context.decode(req.context or [])
+    if req.template:
+        ignored.append("template (the backend applies its own chat template)")
+    if req.suffix:
+        if not profile.suffix:
+            raise ProxyError(400, f"{names.qualified(req.model)} does not support insert")
+        payload["suffix"] = req.suffix
+    if prior:
+        payload["prompt"] = "".join(t["content"] for t in prior)
+    if req.images:
+        ignored.append("images (raw and suffix completions take text only)")
+    if req.format is not None:
+        _format(req.format, profile, payload)
+    if req.think is not None:
+        ignored.append("think (raw and suffix completions have no reasoning switch)")
+    payload["prompt"] = payload.get("prompt", "") + (req.prompt or "")
+    return BackendRequest("completions", payload, ignored)

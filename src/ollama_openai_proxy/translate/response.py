@@ -4,12 +4,31 @@ Pure: the caller passes the time (monotonic ``now`` in ns, and ``Clock.wall`` fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, cast
 
 import orjson
 
+from ollama_openai_proxy.protocol.ollama import (
+    AssistantMessage,
+    ChatChunk,
+    Chunk,
+    GenerateChunk,
+    Logprob,
+    Metrics,
+    ToolCallOut,
+)
+from ollama_openai_proxy.protocol.openai import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChoiceLogprobs,
+    CompletionLogprobs,
+    Timings,
+    TokenLogprob,
+    ToolCallDelta,
+    Usage,
+)
 from ollama_openai_proxy.translate.errors import ProxyError, redact
 from ollama_openai_proxy.translate.reasoning import ThinkSplitter, reasoning_of, split_parts
 from ollama_openai_proxy.translate.toolcalls import ToolCallAssembler
@@ -34,7 +53,7 @@ def done_reason(finish_reason: str | None) -> str:
     return _FINISH.get(finish_reason, finish_reason)
 
 
-def parse_arguments(name: str, text: str) -> dict[str, Any]:
+def parse_arguments(name: str, text: str) -> dict[str, object]:
     """Tool-call arguments arrive as JSON text; Ollama clients require an object."""
     if not text.strip():
         return {}
@@ -46,37 +65,38 @@ def parse_arguments(name: str, text: str) -> dict[str, Any]:
         ) from None
     if not isinstance(value, dict):
         raise ProxyError(502, f"backend returned non-object arguments for tool call '{name}': {text[:200]}")
-    return value
+    return cast(dict[str, object], value)
 
 
-def openai_to_ollama_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def openai_to_ollama_tool_calls(calls: list[ToolCallDelta]) -> list[ToolCallOut]:
     out = []
     for index, call in enumerate(calls):
         fn = call.get("function") or {}
         name = fn.get("name") or ""
         args = fn.get("arguments")
         arguments = args if isinstance(args, dict) else parse_arguments(name, args or "")
-        item: dict[str, Any] = {"function": {"index": index, "name": name, "arguments": arguments}}
+        item: ToolCallOut = {"function": {"index": index, "name": name, "arguments": arguments}}
         if call.get("id"):
             item = {"id": call["id"], **item}
         out.append(item)
     return out
 
 
-def openai_to_ollama_logprobs(logprobs: Any) -> list[dict[str, Any]]:
+def openai_to_ollama_logprobs(logprobs: ChoiceLogprobs | CompletionLogprobs | None) -> list[Logprob]:
     """OpenAI chat ``logprobs.content`` (same shape as Ollama's) or legacy completions logprobs."""
     if not isinstance(logprobs, dict):
         return []
-    content = logprobs.get("content")
+    content = cast(ChoiceLogprobs, logprobs).get("content")
     if isinstance(content, list):
         return [_logprob(e) for e in content if isinstance(e, dict)]
-    tokens = logprobs.get("tokens")
+    legacy = cast(CompletionLogprobs, logprobs)
+    tokens = legacy.get("tokens")
     if isinstance(tokens, list):
-        values = logprobs.get("token_logprobs") or []
-        tops = logprobs.get("top_logprobs") or []
+        values = legacy.get("token_logprobs") or []
+        tops = legacy.get("top_logprobs") or []
         out = []
         for i, token in enumerate(tokens):
-            entry: dict[str, Any] = {"token": token, "logprob": values[i] if i < len(values) else 0.0}
+            entry: Logprob = {"token": token, "logprob": values[i] if i < len(values) else 0.0}
             if i < len(tops) and isinstance(tops[i], dict):
                 entry["top_logprobs"] = [{"token": t, "logprob": lp} for t, lp in tops[i].items()]
             out.append(entry)
@@ -84,10 +104,11 @@ def openai_to_ollama_logprobs(logprobs: Any) -> list[dict[str, Any]]:
     return []
 
 
-def _logprob(entry: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"token": entry.get("token", ""), "logprob": entry.get("logprob", 0.0)}
-    if entry.get("bytes") is not None:
-        out["bytes"] = entry["bytes"]
+def _logprob(entry: TokenLogprob) -> Logprob:
+    out: Logprob = {"token": entry.get("token", ""), "logprob": entry.get("logprob", 0.0)}
+    given = entry.get("bytes")
+    if given is not None:
+        out["bytes"] = given
     tops = entry.get("top_logprobs")
     if tops:
         out["top_logprobs"] = [_logprob(t) for t in tops if isinstance(t, dict)]
@@ -108,15 +129,17 @@ class Clock:
 
 
 def metrics(
-    clock: Clock, end: int, usage: dict[str, Any] | None, timings: dict[str, Any] | None
-) -> dict[str, int]:
+    clock: Clock, end: int, usage: Usage | None, timings: Timings | None, out: Metrics | None = None
+) -> Metrics:
     """Ollama's final-chunk counters: the backend's token counts and durations measured here.
 
     Durations come from llama.cpp's own ``timings`` when the backend reports them; otherwise from
     the proxy's clock: load = until the backend answered, prompt eval = until its first token,
     eval = first to last token (for a non-streamed backend call, the whole backend round trip).
+    Written into ``out`` (a final chunk) when given.
     """
-    out: dict[str, int] = {"total_duration": max(end - clock.start, 1)}
+    out = {} if out is None else out
+    out["total_duration"] = max(end - clock.start, 1)
     headers = clock.headers or end
     if clock.first_token:
         load = headers - clock.start
@@ -153,7 +176,7 @@ def metrics(
     return out
 
 
-def line(obj: Any) -> bytes:
+def line(obj: object) -> bytes:
     """One NDJSON line."""
     return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
 
@@ -162,20 +185,28 @@ def error_line(message: str) -> bytes:
     return orjson.dumps({"error": message}) + b"\n"
 
 
-def _envelope(kind: Kind, model: str, stamp: str, text: str, thinking: str, done: bool) -> dict[str, Any]:
+def _envelope(kind: Kind, model: str, stamp: str, text: str, thinking: str, done: bool) -> Chunk:
     if kind == "chat":
-        message: dict[str, Any] = {"role": "assistant", "content": text}
+        message: AssistantMessage = {"role": "assistant", "content": text}
         if thinking:
             message["thinking"] = thinking
-        return {"model": model, "created_at": stamp, "message": message, "done": done}
-    out: dict[str, Any] = {"model": model, "created_at": stamp, "response": text}
-    if thinking:
-        out["thinking"] = thinking
-    out["done"] = done
-    return out
+        chat: ChatChunk = {"model": model, "created_at": stamp, "message": message, "done": done}
+        return chat
+    if thinking:  # keys in Ollama's order: thinking before done
+        return {"model": model, "created_at": stamp, "response": text, "thinking": thinking, "done": done}
+    generate: GenerateChunk = {"model": model, "created_at": stamp, "response": text, "done": done}
+    return generate
 
 
-def _text_and_thinking(holder: dict[str, Any], key: str, notes: list[str]) -> tuple[str, str]:
+def _add_tool_calls(chunk: Chunk, calls: list[ToolCallOut]) -> None:
+    """Chat carries tool calls in its message, generate at the top level."""
+    if "message" in chunk:
+        cast(ChatChunk, chunk)["message"]["tool_calls"] = calls
+    else:
+        chunk["tool_calls"] = calls
+
+
+def _text_and_thinking(holder: Mapping[str, object], key: str, notes: list[str]) -> tuple[str, str]:
     """The answer text and the reasoning of one message, delta or completions choice."""
     text, part_thinking, _ = split_parts(holder.get(key), notes)
     return text, reasoning_of(holder, notes) + part_thinking
@@ -184,13 +215,13 @@ def _text_and_thinking(holder: dict[str, Any], key: str, notes: list[str]) -> tu
 def openai_to_ollama_completion(
     kind: Kind,
     model: str,
-    data: dict[str, Any],
+    data: ChatCompletion,
     clock: Clock,
     end: int,
     *,
     markup: bool = True,
     notes: list[str] | None = None,
-) -> dict[str, Any]:
+) -> Chunk:
     """A non-streamed OpenAI response (chat or completions) → one final Ollama object.
 
     ``markup``: split in-band ``<think>…</think>`` off the start of the text into ``thinking``.
@@ -199,6 +230,7 @@ def openai_to_ollama_completion(
     choices = data.get("choices") or [{}]
     choice = choices[0] or {}
     message = choice.get("message")
+    calls: list[ToolCallDelta] = []
     if isinstance(message, dict):
         text, thinking = _text_and_thinking(message, "content", notes)
         refusal = message.get("refusal")
@@ -207,7 +239,6 @@ def openai_to_ollama_completion(
         calls = message.get("tool_calls") or []
     else:
         text, thinking = _text_and_thinking(choice, "text", notes)
-        calls = []
     if markup and text:
         splitter = ThinkSplitter()
         answer, inband = splitter.feed(text)
@@ -215,16 +246,12 @@ def openai_to_ollama_completion(
         text, thinking = answer + rest, thinking + inband + tail
     out = _envelope(kind, model, clock.wall(), text, thinking, True)
     if calls:
-        converted = openai_to_ollama_tool_calls(calls)
-        if kind == "chat":
-            out["message"]["tool_calls"] = converted
-        else:
-            out["tool_calls"] = converted
+        _add_tool_calls(out, openai_to_ollama_tool_calls(calls))
     out["done_reason"] = done_reason(choice.get("finish_reason"))
     logprobs = openai_to_ollama_logprobs(choice.get("logprobs"))
     if logprobs:
         out["logprobs"] = logprobs
-    out.update(metrics(clock, end, data.get("usage"), data.get("timings")))
+    metrics(clock, end, data.get("usage"), data.get("timings"), out)
     return out
 
 
@@ -241,19 +268,19 @@ class StreamTranslator:
         self.model = model
         self.clock = clock
         self.finish_reason: str | None = None
-        self.usage: dict[str, Any] | None = None
-        self.timings: dict[str, Any] | None = None
+        self.usage: Usage | None = None
+        self.timings: Timings | None = None
         self.finished = False  # [DONE] seen
         self.notes: list[str] = []  # what was dropped, for the debug log
         self._calls = ToolCallAssembler()
         self.markup = markup
         self._splitter = ThinkSplitter() if markup else None
-        self.final_metrics: dict[str, int] = {}
+        self.final_metrics: Metrics = {}
         self._text: list[str] = []
         self._thinking: list[str] = []
-        self._logprobs: list[dict[str, Any]] = []
+        self._logprobs: list[Logprob] = []
 
-    def feed(self, data: str, now: int) -> list[dict[str, Any]]:
+    def feed(self, data: str, now: int) -> list[Chunk]:
         """One SSE ``data`` payload → zero or more chunks. Raises ProxyError on a backend error."""
         parts = self._parse(data, now)
         if parts is None:
@@ -272,7 +299,7 @@ class StreamTranslator:
             self._thinking.append(parts[1])
             self._logprobs += parts[2]
 
-    def result(self, now: int) -> dict[str, Any]:
+    def result(self, now: int) -> Chunk:
         """The single object a ``stream: false`` client gets, from what ``collect`` kept."""
         stamp = self.clock.wall()
         if self._splitter is not None:
@@ -282,24 +309,20 @@ class StreamTranslator:
         out = _envelope(self.kind, self.model, stamp, "".join(self._text), "".join(self._thinking), True)
         calls = self._assembled_calls()
         if calls:
-            if self.kind == "chat":
-                out["message"]["tool_calls"] = calls
-            else:
-                out["tool_calls"] = calls
+            _add_tool_calls(out, calls)
         out["done_reason"] = done_reason(self.finish_reason)
         if self._logprobs:
             out["logprobs"] = self._logprobs
-        self.final_metrics = metrics(self.clock, now, self.usage, self.timings)
-        out.update(self.final_metrics)
+        self.final_metrics = metrics(self.clock, now, self.usage, self.timings, out)
         return out
 
-    def _parse(self, data: str, now: int) -> tuple[str, str, list[dict[str, Any]]] | None:
+    def _parse(self, data: str, now: int) -> tuple[str, str, list[Logprob]] | None:
         """Record one event's state; its (text, thinking, logprobs) when it carries any."""
         if data == "[DONE]":
             self.finished = True
             return None
         try:
-            event = orjson.loads(data)
+            event: ChatCompletionChunk = orjson.loads(data)
         except orjson.JSONDecodeError:
             raise ProxyError(502, f"backend sent malformed stream data: {data[:200]}") from None
         if not isinstance(event, dict):
@@ -323,13 +346,13 @@ class StreamTranslator:
             self.finish_reason = choice["finish_reason"]
         if delta is None:  # completions chunk
             text, thinking = _text_and_thinking(choice, "text", self.notes)
-            delta = choice
+            fragments: object = cast(Mapping[str, object], choice).get("tool_calls") or ()
         else:
             text, thinking = _text_and_thinking(delta, "content", self.notes)
+            fragments = delta.get("tool_calls") or ()
         if self._splitter is not None and text:
             text, inband = self._splitter.feed(text)
             thinking += inband
-        fragments = delta.get("tool_calls") or ()
         if isinstance(fragments, list):
             for fragment in fragments:
                 self._calls.feed(fragment)
@@ -342,7 +365,7 @@ class StreamTranslator:
             return None
         return text, thinking, logprobs
 
-    def _assembled_calls(self) -> list[dict[str, Any]]:
+    def _assembled_calls(self) -> list[ToolCallOut]:
         return openai_to_ollama_tool_calls(self._calls.assembled()) if self._calls else []
 
     @property
@@ -350,7 +373,7 @@ class StreamTranslator:
         """True once the backend said it finished (a finish reason or ``[DONE]``)."""
         return self.finished or self.finish_reason is not None
 
-    def finish(self, now: int) -> list[dict[str, Any]]:
+    def finish(self, now: int) -> list[Chunk]:
         """The closing chunks: assembled tool calls (if any), then the final ``done: true`` one."""
         chunks = []
         stamp = self.clock.wall()
@@ -361,22 +384,16 @@ class StreamTranslator:
         calls = self._assembled_calls()
         if calls:
             out = _envelope(self.kind, self.model, stamp, "", "", False)
-            if self.kind == "chat":
-                out["message"]["tool_calls"] = calls
-            else:
-                out["tool_calls"] = calls
+            _add_tool_calls(out, calls)
             chunks.append(out)
         final = _envelope(self.kind, self.model, stamp, "", "", True)
         final["done_reason"] = done_reason(self.finish_reason)
-        self.final_metrics = metrics(self.clock, now, self.usage, self.timings)
-        final.update(self.final_metrics)
+        self.final_metrics = metrics(self.clock, now, self.usage, self.timings, final)
         chunks.append(final)
         return chunks
 
 
-def load_reply(
-    kind: Kind, model: str, reason: Literal["load", "unload"], stamp: str = EPOCH
-) -> dict[str, Any]:
+def load_reply(kind: Kind, model: str, reason: Literal["load", "unload"], stamp: str = EPOCH) -> Chunk:
     """The immediate answer to a load (empty prompt/messages) or unload (keep_alive 0) request."""
     out = _envelope(kind, model, stamp, "", "", True)
     out["done_reason"] = reason

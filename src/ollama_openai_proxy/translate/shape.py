@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import cast
 
+from ollama_openai_proxy.protocol.openai import ChatCompletion
 from ollama_openai_proxy.translate.errors import ProxyError
 
 # What translating a wrongly shaped answer raises (a str where a dict was, a missing key, ...).
@@ -28,7 +29,7 @@ def backend_shape(what: str) -> Iterator[None]:
         raise malformed(what, f"{type(exc).__name__}: {exc}") from None
 
 
-def check_completion(data: Any) -> dict[str, Any]:
+def check_completion(data: object) -> ChatCompletion:
     """``data`` if it is shaped like a (chat) completion; else the 502 saying what is wrong."""
     if not isinstance(data, dict):
         raise malformed("completion", f"expected a JSON object, got {type(data).__name__}")
@@ -53,4 +54,4 @@ def check_completion(data: Any) -> dict[str, Any]:
             raise malformed("completion", "'message.tool_calls' is not a list of function calls")
     if not isinstance(data.get("usage"), dict | None):
         raise malformed("completion", "'usage' is not an object")
-    return data
+    return cast(ChatCompletion, data)

@@ -9,47 +9,52 @@ continues the call last seen at that index; a fragment with neither continues th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 import orjson
+
+from ollama_openai_proxy.protocol.openai import ToolCallDelta
 
 
 class ToolCallAssembler:
     def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
+        self.calls: list[ToolCallDelta] = []  # whole calls, every field given
         # Argument pieces per call, joined once in assembled(): appending to a string copies it every
         # time, quadratic in the number of pieces a backend chooses to send.
         self._arguments: dict[int, list[str]] = {}
-        self._by_id: dict[str, dict[str, Any]] = {}
-        self._by_index: dict[Any, dict[str, Any]] = {}
-        self._first_index: list[Any] = []
+        self._by_id: dict[str, ToolCallDelta] = {}
+        # Keyed by whatever JSON the backend sent as the index (normally an int).
+        self._by_index: dict[object, ToolCallDelta] = {}
+        self._first_index: list[object] = []
 
     def __bool__(self) -> bool:
         return bool(self.calls)
 
-    def _new(self, index: Any) -> dict[str, Any]:
-        call: dict[str, Any] = {"id": "", "function": {"name": "", "arguments": ""}}
+    def _new(self, index: object) -> ToolCallDelta:
+        call: ToolCallDelta = {"id": "", "function": {"name": "", "arguments": ""}}
         self.calls.append(call)
         self._arguments[id(call)] = []
         self._first_index.append(index)
         return call
 
-    def assembled(self) -> list[dict[str, Any]]:
+    def assembled(self) -> list[ToolCallDelta]:
         """The calls in the backend's index order when every call has its own index, else as they came."""
         for call in self.calls:
             parts = self._arguments[id(call)]
             if parts:
-                call["function"]["arguments"] = "".join(parts)
-                parts[:] = [call["function"]["arguments"]]
+                joined = "".join(parts)
+                call["function"]["arguments"] = joined
+                parts[:] = [joined]
         order = self._first_index
         if all(isinstance(i, int) for i in order) and len(set(order)) == len(order):
-            return [call for _, call in sorted(zip(order, self.calls, strict=True), key=lambda p: p[0])]
+            ints = cast(list[int], order)
+            return [call for _, call in sorted(zip(ints, self.calls, strict=True), key=lambda p: p[0])]
         return list(self.calls)
 
-    def _last(self) -> dict[str, Any] | None:
+    def _last(self) -> ToolCallDelta | None:
         return self.calls[-1] if self.calls else None
 
-    def _target(self, fragment: dict[str, Any]) -> dict[str, Any]:
+    def _target(self, fragment: ToolCallDelta) -> ToolCallDelta:
         call_id = fragment.get("id") or ""
         index = fragment.get("index")
         if call_id:
@@ -72,7 +77,7 @@ class ToolCallAssembler:
             self._by_index[index] = call
         return call
 
-    def feed(self, fragment: Any) -> None:
+    def feed(self, fragment: ToolCallDelta) -> None:
         if not isinstance(fragment, dict):
             return
         call = self._target(fragment)

@@ -69,6 +69,27 @@ def test_openrouter_entry(state: CatalogBackend) -> None:
     assert model.context_length == 131072
 
 
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"architecture": {"input_modalities": 5}},
+        {"architecture": {"input_modalities": "image"}},
+        {"architecture": {"input_modalities": None, "output_modalities": 7}},
+        {"architecture": "multimodal"},
+        {"meta": ["n_ctx", 4096], "top_provider": 3},
+        {"supported_parameters": {"tools": True}},
+    ],
+)
+def test_listing_fields_of_the_wrong_type_are_ignored(
+    state: CatalogBackend, field: dict[str, object]
+) -> None:
+    """A backend's odd metadata never breaks its whole listing: the field is ignored."""
+    model = model_from_entry({"id": "some-model", **field}, state)
+    assert model is not None
+    assert "vision" not in model.capabilities
+    assert model.context_length is None
+
+
 def test_embedding_models_are_embedding_only(state: CatalogBackend) -> None:
     model = model_from_entry({"id": "text-embedding-3-small"}, state)
     assert model is not None

@@ -13,10 +13,11 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import cast
 
 from ollama_openai_proxy.backends.client import BackendClient
 from ollama_openai_proxy.config import FileConfig
+from ollama_openai_proxy.protocol.openai import BackendModel, ServerProps
 from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.translate.errors import ProxyError, model_not_found
 from ollama_openai_proxy.translate.listing import capabilities, parse_llamacpp_props, parse_model_entry
@@ -82,7 +83,7 @@ class CatalogBackend:
     fetched_at: float = 0.0
     listing_supported: bool = True
     last_error: str | None = None
-    props: dict[str, Any] = field(default_factory=dict)
+    props: ServerProps = field(default_factory=ServerProps)
     _refreshing: asyncio.Task[None] | None = None
     # canonical exposed name and canonical backend id → model: a dict lookup per request
     index: dict[str, ModelInfo] = field(default_factory=dict)
@@ -122,7 +123,7 @@ class Resolution:
         return self.candidates[0]
 
 
-def model_from_entry(entry: dict[str, Any], backend: CatalogBackend) -> ModelInfo | None:
+def model_from_entry(entry: BackendModel, backend: CatalogBackend) -> ModelInfo | None:
     listed = parse_model_entry(entry)
     if listed is None:
         return None
@@ -131,7 +132,7 @@ def model_from_entry(entry: dict[str, Any], backend: CatalogBackend) -> ModelInf
     return ModelInfo(backend=backend, **fields)
 
 
-def _apply_llamacpp_props(model: ModelInfo, props: dict[str, Any]) -> None:
+def _apply_llamacpp_props(model: ModelInfo, props: ServerProps) -> None:
     parsed = parse_llamacpp_props(props, embedding="embedding" in model.capabilities)
     model.context_length = parsed.context_length or model.context_length
     if parsed.capabilities is not None:
@@ -178,7 +179,11 @@ class Catalog:
             return
         entries = data.get("data") if isinstance(data, dict) else data
         listed = [
-            m for m in (model_from_entry(e, backend) for e in entries or [] if isinstance(e, dict)) if m
+            m
+            for m in (
+                model_from_entry(cast(BackendModel, e), backend) for e in entries or [] if isinstance(e, dict)
+            )
+            if m
         ]
         if backend.client.config.profile == "auto" and not profile_for_url(backend.client.base_url):
             owners = {m.owned_by for m in listed}
@@ -202,7 +207,7 @@ class Catalog:
             log.info("backend %s has no usable /props: %s", backend.client.name, exc.message)
             return
         if isinstance(props, dict):
-            backend.props = props
+            props = backend.props = cast(ServerProps, props)  # each field checked as it is read
             for model in models:
                 _apply_llamacpp_props(model, props)
 

@@ -285,7 +285,7 @@ class ModelDetails(TypedDict):
     quantization_level: str
 
 
-class ListedModel(TypedDict):
+class TagsModel(TypedDict):
     """One ``GET /api/tags`` entry."""
 
     name: str
@@ -298,7 +298,7 @@ class ListedModel(TypedDict):
 
 
 class TagsResponse(TypedDict):
-    models: list[ListedModel]
+    models: list[TagsModel]
 
 
 class RunningModel(TypedDict, total=False):

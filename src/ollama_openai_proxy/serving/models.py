@@ -4,10 +4,14 @@ models as Ollama describes them, and virtual models written through the registry
 from __future__ import annotations
 
 import time
-from typing import Any
-
 from ollama_openai_proxy.observability import RequestContext
-from ollama_openai_proxy.protocol.ollama import CopyRequest
+from ollama_openai_proxy.protocol.ollama import (
+    CopyRequest,
+    ProgressLine,
+    PsResponse,
+    ShowResponse,
+    TagsResponse,
+)
 from ollama_openai_proxy.serving.dispatch import resolve
 from ollama_openai_proxy.serving.metadata import ps_entry, show_response, tags_entry
 from ollama_openai_proxy.state import ProxyState
@@ -16,25 +20,25 @@ from ollama_openai_proxy.virtual.registry import VirtualModels
 from ollama_openai_proxy.virtual.spec import build, from_create_request
 
 # The status lines of a progress stream (pull, create), before the final "success".
-Progress = list[dict[str, str | int]]
+Progress = list[ProgressLine]
 
 
 def _tagged(name: str) -> str:
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
-async def tags(state: ProxyState, ctx: RequestContext) -> dict[str, Any]:
+async def tags(state: ProxyState, ctx: RequestContext) -> TagsResponse:
     models = await state.catalog.models()
     return {"models": [tags_entry(m) for m in models if ctx.allows(m.name)]}
 
 
-async def show(state: ProxyState, ctx: RequestContext, name: str, user_agent: str) -> dict[str, Any]:
+async def show(state: ProxyState, ctx: RequestContext, name: str, user_agent: str) -> ShowResponse:
     not_found = ProxyError(404, f"model '{_tagged(name)}' not found")
     info = (await resolve(state, ctx, name, not_found=not_found)).primary
     return show_response(info, user_agent)
 
 
-async def ps(state: ProxyState, ctx: RequestContext) -> dict[str, Any]:
+async def ps(state: ProxyState, ctx: RequestContext) -> PsResponse:
     """The models loaded lately (in any replica), those the caller's key may use only."""
     entries = []
     for until, name in await state.recent.active():
@@ -86,7 +90,7 @@ def _writable(ctx: RequestContext, virtual: VirtualModels, name: str) -> None:
         )
 
 
-async def create(state: ProxyState, ctx: RequestContext, body: dict[str, Any]) -> Progress:
+async def create(state: ProxyState, ctx: RequestContext, body: dict[str, object]) -> Progress:
     """A virtual model: ``FROM`` an existing model, with a system prompt, default options and leading
     messages (JSON fields or a Modelfile). Creating from weights is refused with a clear error."""
     virtual = _virtual(state)

@@ -1,11 +1,16 @@
-"""What backends say about their models: /v1/models entries and llama.cpp's /props, parsed."""
+"""What backends say about their models: /v1/models entries and llama.cpp's /props, parsed.
+
+Backends fill these in many ways: every field is checked for its type before it is used."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar, cast
 
+from ollama_openai_proxy.protocol.openai import BackendModel, ServerProps
 from ollama_openai_proxy.translate import names
+
+T = TypeVar("T")
 
 _EMBED_HINTS = ("embed", "bge-", "e5-", "gte-", "minilm")
 # Servers that stamp ``created`` with the time of the listing itself: a date that would change on
@@ -37,15 +42,21 @@ class LlamacppProps:
     capabilities: tuple[str, ...] | None  # None: keep the listing's (an embedding model)
 
 
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def as_dict(value: T | None) -> T:
+    """``value`` when it is an object; else an empty one (the types read here have no required key)."""
+    return value if isinstance(value, dict) else cast(T, {})
 
 
-def positive_int(value: Any) -> int | None:
+def positive_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def capabilities(entry: dict[str, Any], model_id: str) -> list[str]:
+def _strings(value: object) -> list[str]:
+    """A list of names as given, or none when the field is of another type."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def capabilities(entry: BackendModel, model_id: str) -> list[str]:
     """Ollama capabilities from a listing entry (OpenRouter-style metadata, else the name)."""
     lowered = model_id.lower()
     arch = as_dict(entry.get("architecture"))
@@ -56,20 +67,20 @@ def capabilities(entry: dict[str, Any], model_id: str) -> list[str]:
     params = entry.get("supported_parameters")
     if not isinstance(params, list) or "tools" in params:
         caps.append("tools")
-    if "image" in (arch.get("input_modalities") or []):
+    if "image" in _strings(arch.get("input_modalities")):
         caps.append("vision")
     if isinstance(params, list) and ("reasoning" in params or "include_reasoning" in params):
         caps.append("thinking")
     return caps
 
 
-def _stable_created(entry: dict[str, Any]) -> int:
+def _stable_created(entry: BackendModel) -> int:
     if str(entry.get("owned_by") or "").lower() in _UNSTABLE_CREATED:
         return 0
     return positive_int(entry.get("created")) or 0
 
 
-def parse_model_entry(entry: dict[str, Any]) -> ListedModel | None:
+def parse_model_entry(entry: BackendModel) -> ListedModel | None:
     """One /v1/models entry (OpenAI, vLLM, llama.cpp or OpenRouter flavour); None without an id."""
     model_id = entry.get("id")
     if not isinstance(model_id, str) or not model_id:
@@ -97,7 +108,7 @@ def parse_model_entry(entry: dict[str, Any]) -> ListedModel | None:
     )
 
 
-def parse_llamacpp_props(props: dict[str, Any], embedding: bool) -> LlamacppProps:
+def parse_llamacpp_props(props: ServerProps, embedding: bool) -> LlamacppProps:
     """llama.cpp's /props tells the real context size, vision support and template tool support."""
     settings = as_dict(props.get("default_generation_settings"))
     context = positive_int(settings.get("n_ctx"))

@@ -4,6 +4,7 @@ models as Ollama describes them, and virtual models written through the registry
 from __future__ import annotations
 
 import time
+
 from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.protocol.ollama import (
     CopyRequest,

@@ -158,3 +158,35 @@ def test_anthropic_error_types_follow_the_reference() -> None:
         504: "api_error",
         529: "overloaded_error",
     }
+
+
+@pytest.mark.parametrize(
+    ("tool", "message"),
+    [
+        ({"description": 5}, "tools.1.description: must be a string"),
+        ({"description": ["a"]}, "tools.1.description: must be a string"),
+        ({"parameters": "object"}, "tools.1.parameters: must be a JSON Schema object"),
+        ({"parameters": [{"type": "object"}]}, "tools.1.parameters: must be a JSON Schema object"),
+    ],
+)
+def test_responses_function_tool_fields_of_the_wrong_type_are_refused(
+    tool: dict[str, Any], message: str
+) -> None:
+    """Never passed on to the backend as they came: a clear 400 naming the field, as Ollama gives."""
+    good = {"type": "function", "name": "a", "description": "ok", "parameters": {"type": "object"}}
+    req = ResponsesRequest.model_validate(
+        {"model": "m", "input": "hi", "tools": [good, {"type": "function", "name": "b", **tool}]}
+    )
+    with pytest.raises(ProxyError) as err:
+        responses_to_ollama(req)
+    assert (err.value.status, err.value.message) == (400, message)
+
+
+def test_responses_function_tool_without_description_or_parameters() -> None:
+    req = ResponsesRequest.model_validate(
+        {"model": "m", "input": "hi", "tools": [{"type": "function", "name": "b", "description": None}]}
+    )
+    tools = responses_to_ollama(req).chat.tools
+    assert tools == [
+        {"type": "function", "function": {"name": "b", "parameters": {"type": "object", "properties": {}}}}
+    ]

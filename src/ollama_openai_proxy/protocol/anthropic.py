@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,7 +37,7 @@ class ToolUseBlock(_Open):
     type: Literal["tool_use"]
     id: str
     name: str
-    input: dict[str, Any] = Field(default_factory=dict)
+    input: dict[str, object] = Field(default_factory=dict)  # tool arguments: any JSON object
 
 
 class ToolResultBlock(_Open):
@@ -76,13 +76,17 @@ class ToolParam(_Open):
 
     name: str
     description: str | None = None
-    input_schema: dict[str, Any] = Field(default_factory=dict)
+    input_schema: dict[str, object] = Field(default_factory=dict)  # a JSON Schema
     type: str | None = None
 
 
 class ThinkingConfig(_Open):
     type: Literal["enabled", "disabled", "adaptive"]
     budget_tokens: int | None = None  # tokens; not a budget in Ollama (thinking is on or off)
+
+
+class OutputConfig(_Open):
+    effort: str | None = None  # "low", "medium", "high", "max"
 
 
 class MessagesRequest(_Open):
@@ -98,10 +102,10 @@ class MessagesRequest(_Open):
     top_k: int | None = None
     stop_sequences: list[str] | None = None
     tools: list[ToolParam] | None = None
-    tool_choice: dict[str, Any] | None = None  # ignored, as by Ollama
+    tool_choice: dict[str, object] | None = None  # ignored, as by Ollama
     thinking: ThinkingConfig | None = None
-    output_config: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
+    output_config: OutputConfig | None = None
+    metadata: dict[str, object] | None = None  # the client's own, ignored
 
 
 # --- answer ------------------------------------------------------------------------------------
@@ -129,7 +133,7 @@ class ToolUseOut(TypedDict):
     type: Literal["tool_use"]
     id: str
     name: str
-    input: dict[str, Any]
+    input: dict[str, object]  # the tool's arguments (streamed: {} here, then input_json_delta)
 
 
 ContentOut = TextOut | ThinkingOut | ToolUseOut
@@ -141,7 +145,7 @@ class MessageOut(TypedDict):
     role: Literal["assistant"]
     model: str  # the model name as the client asked for it
     content: list[ContentOut]
-    stop_reason: StopReason | None
+    stop_reason: StopReason | None  # None in message_start
     stop_sequence: str | None
     usage: Usage
 
@@ -157,8 +161,82 @@ class ErrorOut(TypedDict):
     request_id: NotRequired[str]
 
 
+# --- stream events: each ``data`` repeats the event's name as ``type`` ------------------------------
+
+
+class MessageStart(TypedDict):
+    type: Literal["message_start"]
+    message: MessageOut  # empty content, no stop_reason yet
+
+
+class Ping(TypedDict):
+    type: Literal["ping"]
+
+
+class ContentBlockStart(TypedDict):
+    type: Literal["content_block_start"]
+    index: int  # the block's position in the message's content
+    content_block: ContentOut  # empty text or thinking; a tool_use with input {}
+
+
+class TextDelta(TypedDict):
+    type: Literal["text_delta"]
+    text: str
+
+
+class ThinkingDelta(TypedDict):
+    type: Literal["thinking_delta"]
+    thinking: str
+
+
+class InputJSONDelta(TypedDict):
+    type: Literal["input_json_delta"]
+    partial_json: str  # a piece of the tool arguments' JSON text
+
+
+BlockDelta = TextDelta | ThinkingDelta | InputJSONDelta
+
+
+class ContentBlockDelta(TypedDict):
+    type: Literal["content_block_delta"]
+    index: int
+    delta: BlockDelta
+
+
+class ContentBlockStop(TypedDict):
+    type: Literal["content_block_stop"]
+    index: int
+
+
+class StopDelta(TypedDict):
+    stop_reason: StopReason
+    stop_sequence: str | None
+
+
+class MessageDelta(TypedDict):
+    type: Literal["message_delta"]
+    delta: StopDelta
+    usage: Usage
+
+
+class MessageStop(TypedDict):
+    type: Literal["message_stop"]
+
+
+EventData = (
+    MessageStart
+    | Ping
+    | ContentBlockStart
+    | ContentBlockDelta
+    | ContentBlockStop
+    | MessageDelta
+    | MessageStop
+    | ErrorOut
+)
+
+
 class StreamEvent(TypedDict):
-    """One SSE event: its ``event:`` name and its ``data:`` object (which repeats the name as ``type``)."""
+    """One SSE event: its ``event:`` name and its ``data:`` object."""
 
     event: str
-    data: dict[str, Any]
+    data: EventData

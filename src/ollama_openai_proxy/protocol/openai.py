@@ -40,6 +40,19 @@ class ToolCall(TypedDict):
     function: FunctionCall
 
 
+class FunctionDefinition(TypedDict, total=False):
+    name: Required[str]
+    description: str
+    parameters: dict[str, object]  # a JSON Schema
+
+
+class Tool(TypedDict):
+    """A function tool as OpenAI chat (and Ollama) takes it."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
 class ChatMessage(TypedDict, total=False):
     """A message sent: ``content`` is text, or text and image parts for user and system turns."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -71,7 +71,7 @@ class ReasoningItem(_Open):
     id: str | None = None
 
 
-def _item_type(value: Any) -> str:
+def _item_type(value: object) -> str:
     kind = value.get("type", "message") if isinstance(value, dict) else getattr(value, "type", None)
     return kind or "message"
 
@@ -93,7 +93,7 @@ class Reasoning(_Open):
 class TextFormat(_Open):
     type: Literal["text", "json_object", "json_schema"] = "text"
     name: str | None = None
-    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    schema_: dict[str, object] | None = Field(None, alias="schema")  # a JSON Schema
     strict: bool | None = None
 
 
@@ -107,8 +107,8 @@ class ResponsesRequest(_Open):
     model: str
     input: str | list[InputItem] = ""
     instructions: str | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: list[dict[str, object]] | None = None  # function tools are used; every tool is echoed
+    tool_choice: str | dict[str, object] | None = None
     parallel_tool_calls: bool | None = None
     max_output_tokens: int | None = None  # tokens
     temperature: float | None = None
@@ -119,17 +119,51 @@ class ResponsesRequest(_Open):
     store: bool | None = None
     background: bool | None = None
     previous_response_id: str | None = None
-    conversation: str | dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
+    conversation: str | dict[str, object] | None = None
+    metadata: dict[str, object] | None = None  # the client's own, echoed
 
 
 # --- answer ------------------------------------------------------------------------------------
+
+ItemStatus = Literal["in_progress", "completed", "incomplete"]
 
 
 class OutputText(TypedDict):
     type: Literal["output_text"]
     text: str
-    annotations: list[Any]
+    annotations: list[object]  # always empty here (no citations)
+
+
+class SummaryTextOut(TypedDict):
+    type: Literal["summary_text"]
+    text: str
+
+
+class ReasoningOut(TypedDict):
+    id: str  # rs_…
+    type: Literal["reasoning"]
+    summary: list[SummaryTextOut]
+    encrypted_content: NotRequired[str]  # the reasoning again, for the client to send back
+
+
+class MessageOut(TypedDict):
+    id: str  # msg_…
+    type: Literal["message"]
+    status: ItemStatus
+    role: Literal["assistant"]
+    content: list[OutputText]
+
+
+class FunctionCallOut(TypedDict):
+    id: str  # fc_…
+    type: Literal["function_call"]
+    status: ItemStatus
+    call_id: str  # call_…: what the client's function_call_output names
+    name: str
+    arguments: str  # JSON text of an object
+
+
+OutputItem = ReasoningOut | MessageOut | FunctionCallOut
 
 
 class InputTokensDetails(TypedDict):
@@ -148,33 +182,143 @@ class ResponseUsage(TypedDict):
     output_tokens_details: OutputTokensDetails
 
 
-class ResponseObject(TypedDict, total=False):
-    id: str  # resp_…
-    object: Literal["response"]
-    created_at: int  # Unix seconds
-    status: Literal["in_progress", "completed", "failed", "incomplete"]
-    model: str  # as the client asked for it
-    output: list[dict[str, Any]]
-    usage: ResponseUsage | None
-    error: dict[str, Any] | None
-    incomplete_details: dict[str, Any] | None
+class ResponseError(TypedDict):
+    code: Literal["server_error", "invalid_request_error"]
+    message: str
+
+
+class TextEcho(TypedDict):
+    format: dict[str, object]  # the client's text.format as it sent it (a schema included)
+
+
+class EchoedSettings(TypedDict):
+    """The request's settings as a response repeats them (stateless: ``store`` is always false)."""
+
     instructions: str | None
-    max_output_tokens: int | None
+    max_output_tokens: int | None  # tokens
     temperature: float
     top_p: float
-    text: dict[str, Any]
-    reasoning: dict[str, Any]
-    tools: list[dict[str, Any]]
-    tool_choice: Any
+    text: TextEcho
+    reasoning: dict[str, object]  # the client's reasoning object (effort, summary and any other key)
+    tools: list[dict[str, object]]  # the client's tools, as sent
+    tool_choice: str | dict[str, object]
     parallel_tool_calls: bool
     previous_response_id: None
     store: bool
-    truncation: str
-    metadata: dict[str, Any]
+    truncation: Literal["disabled"]
+    metadata: dict[str, object]
+
+
+ResponseStatus = Literal["in_progress", "completed", "failed", "incomplete"]
+
+
+class ResponseObject(EchoedSettings):
+    id: str  # resp_…
+    object: Literal["response"]
+    created_at: int  # Unix seconds
+    status: ResponseStatus
+    error: ResponseError | None
+    incomplete_details: None
+    model: str  # as the client asked for it
+    output: list[OutputItem]
+    usage: ResponseUsage | None
+
+
+# --- stream events: ``type`` repeats the event's name; ``sequence_number`` counts from 0 ----------
+
+
+class ResponseEvent(TypedDict):
+    type: Literal["response.created", "response.in_progress", "response.completed", "response.failed"]
+    sequence_number: int
+    response: ResponseObject
+
+
+class OutputItemEvent(TypedDict):
+    type: Literal["response.output_item.added", "response.output_item.done"]
+    sequence_number: int
+    output_index: int
+    item: OutputItem
+
+
+class ContentPartEvent(TypedDict):
+    type: Literal["response.content_part.added", "response.content_part.done"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    part: OutputText
+
+
+class OutputTextDelta(TypedDict):
+    type: Literal["response.output_text.delta"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+    logprobs: list[object]  # always empty here
+
+
+class OutputTextDone(TypedDict):
+    type: Literal["response.output_text.done"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+    logprobs: list[object]
+
+
+class ReasoningSummaryDelta(TypedDict):
+    type: Literal["response.reasoning_summary_text.delta"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    summary_index: int
+    delta: str
+
+
+class ReasoningSummaryDone(TypedDict):
+    type: Literal["response.reasoning_summary_text.done"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    summary_index: int
+    text: str
+
+
+class ArgumentsDelta(TypedDict):
+    type: Literal["response.function_call_arguments.delta"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class ArgumentsDone(TypedDict):
+    type: Literal["response.function_call_arguments.done"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    name: str
+    arguments: str
+
+
+EventData = (
+    ResponseEvent
+    | OutputItemEvent
+    | ContentPartEvent
+    | OutputTextDelta
+    | OutputTextDone
+    | ReasoningSummaryDelta
+    | ReasoningSummaryDone
+    | ArgumentsDelta
+    | ArgumentsDone
+)
 
 
 class ResponsesEvent(TypedDict):
-    """One SSE event: its ``event:`` name and its ``data:`` (with ``type`` and ``sequence_number``)."""
+    """One SSE event: its ``event:`` name and its ``data:``."""
 
     event: str
-    data: dict[str, Any]
+    data: EventData

@@ -8,15 +8,16 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ollama_openai_proxy.observability import RequestContext
-from ollama_openai_proxy.protocol.anthropic import MessagesRequest
-from ollama_openai_proxy.protocol.responses import ResponsesRequest
+from ollama_openai_proxy.protocol.anthropic import MessagesRequest, StreamEvent
+from ollama_openai_proxy.protocol.ollama import ChatChunk
+from ollama_openai_proxy.protocol.responses import ResponsesEvent, ResponsesRequest
 from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.routes import route
 from ollama_openai_proxy.routes.common import ignored_headers, json_response, read_json, serving_args
@@ -33,9 +34,9 @@ from ollama_openai_proxy.translate.sse import encode_event
 SSE_TYPE = "text/event-stream"
 M = TypeVar("M", bound=BaseModel)
 
-Chunk = dict[str, Any]  # an Ollama ChatChunk, as the translators read it
-Batches = AsyncIterator[list[Chunk]]
-Events = Callable[[Chunk], Iterable[Any]]
+Batches = AsyncIterator[list[ChatChunk]]
+Event = StreamEvent | ResponsesEvent  # an SSE event of either dialect
+Events = Callable[[ChatChunk], Iterable[Event]]
 
 
 _TYPE_STEPS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
@@ -63,7 +64,7 @@ async def _parse(request: Request, model: type[M], ctx: RequestContext) -> M:
 async def _sse(
     batches: Batches,
     feed: Events,
-    fail: Callable[[int, str], Iterable[Any]],
+    fail: Callable[[int, str], Iterable[Event]],
     ctx: RequestContext,
 ) -> AsyncIterator[bytes]:
     """Ollama chunks rendered as a dialect's SSE events, one write per backend read; a failure ends
@@ -87,9 +88,9 @@ async def messages(request: Request) -> Response:
     headers = ignored_headers(reply.ignored)
     if reply.chunks is None:
         assert reply.whole is not None
-        return json_response(ollama_to_anthropic(cast(Chunk, reply.whole), message_id), headers=headers)
+        return json_response(ollama_to_anthropic(reply.whole, message_id), headers=headers)
     machine = MessagesStream(message_id, req.model)
-    body = _sse(cast(Batches, reply.chunks), machine.feed, machine.error, ctx)
+    body = _sse(reply.chunks, machine.feed, machine.error, ctx)
     return StreamingResponse(body, media_type=SSE_TYPE, headers=headers)
 
 
@@ -104,10 +105,11 @@ async def responses(request: Request) -> Response:
     headers = ignored_headers(translated.ignored + reply.ignored)
     if reply.chunks is None:
         assert reply.whole is not None
-        whole = cast(Chunk, reply.whole)
-        return json_response(ollama_to_responses(whole, response_id, created_at, settings), headers=headers)
+        return json_response(
+            ollama_to_responses(reply.whole, response_id, created_at, settings), headers=headers
+        )
     machine = ResponsesStream(response_id, created_at, req.model, settings)
-    body = _sse(cast(Batches, reply.chunks), machine.feed, machine.error, ctx)
+    body = _sse(reply.chunks, machine.feed, machine.error, ctx)
     return StreamingResponse(body, media_type=SSE_TYPE, headers=headers)
 
 

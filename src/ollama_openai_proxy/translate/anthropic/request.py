@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from ollama_openai_proxy.protocol.anthropic import (
     ImageBlock,
@@ -14,6 +14,8 @@ from ollama_openai_proxy.protocol.anthropic import (
     ToolUseBlock,
 )
 from ollama_openai_proxy.protocol.ollama import THINK_LEVELS, ChatRequest, Message, ThinkValue, ToolCall
+from ollama_openai_proxy.protocol.openai import FunctionDefinition, Tool
+from ollama_openai_proxy.protocol.options import Options
 from ollama_openai_proxy.translate.errors import ProxyError
 
 
@@ -25,18 +27,20 @@ def anthropic_to_ollama(req: MessagesRequest) -> ChatRequest:
         messages.append(Message(role="system", content=system))
     for param in req.messages:
         messages += _messages(param)
-    options: dict[str, Any] = {"num_predict": req.max_tokens}
-    for key in ("temperature", "top_p", "top_k"):
-        value = getattr(req, key)
-        if value is not None:
-            options[key] = value
+    options: Options = {"num_predict": req.max_tokens}
+    if req.temperature is not None:
+        options["temperature"] = req.temperature
+    if req.top_p is not None:
+        options["top_p"] = req.top_p
+    if req.top_k is not None:
+        options["top_k"] = req.top_k
     if req.stop_sequences:
         options["stop"] = req.stop_sequences
     out = ChatRequest(
         model=req.model,
         messages=messages,
         stream=bool(req.stream),
-        options=options,
+        options=dict(options),
         tools=[_tool(t.name, t.description, t.input_schema, t.type) for t in req.tools or ()] or None,
     )
     out.think = _think(req)
@@ -107,12 +111,12 @@ def _tool_result(block: ToolResultBlock) -> Message:
     return message
 
 
-def _tool(name: str, description: str | None, schema: dict[str, Any], kind: str | None) -> dict[str, Any]:
+def _tool(name: str, description: str | None, schema: dict[str, object], kind: str | None) -> Tool:
     if kind not in (None, "custom"):
         raise ProxyError(
             400, f"tool type '{kind}' is not supported: only client tools (with input_schema) are"
         )
-    function: dict[str, Any] = {"name": name, "parameters": schema}
+    function: FunctionDefinition = {"name": name, "parameters": schema}
     if description:
         function["description"] = description
     return {"type": "function", "function": function}
@@ -125,10 +129,10 @@ def _think(req: MessagesRequest) -> ThinkValue | None:
     kind = req.thinking.type if req.thinking else None
     if kind == "disabled":
         return False
-    effort = (req.output_config or {}).get("effort")
+    effort = req.output_config.effort if req.output_config else None
     if effort is not None:
         if effort not in THINK_LEVELS:
             levels = ", ".join(THINK_LEVELS)
             raise ProxyError(400, f'invalid output_config.effort: "{effort}" (must be one of {levels})')
-        return effort  # type: ignore[no-any-return]
+        return cast(ThinkValue, effort)
     return True if kind is not None else None

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from ollama_openai_proxy.protocol.anthropic import ContentOut, MessageOut, StopReason, Usage
+from ollama_openai_proxy.protocol.ollama import ChatChunk, ToolCallOut
 
 
 def stop_reason(done_reason: str | None, has_tool_calls: bool) -> StopReason:
@@ -21,18 +20,18 @@ def stop_reason(done_reason: str | None, has_tool_calls: bool) -> StopReason:
     return "stop_sequence"
 
 
-def usage(chunk: dict[str, Any]) -> Usage:
+def usage(chunk: ChatChunk) -> Usage:
     return {"input_tokens": chunk.get("prompt_eval_count", 0), "output_tokens": chunk.get("eval_count", 0)}
 
 
-def tool_use_id(call: dict[str, Any], message_id: str, index: int) -> str:
+def tool_use_id(call: ToolCallOut, message_id: str, index: int) -> str:
     """The tool call's own id, or one derived from the message's (``toolu_…``) when the backend gave none."""
     given = call.get("id")
     return given if isinstance(given, str) and given else f"toolu_{message_id.removeprefix('msg_')}_{index}"
 
 
-def arguments(call: dict[str, Any]) -> dict[str, Any]:
-    args = (call.get("function") or {}).get("arguments")
+def arguments(call: ToolCallOut) -> dict[str, object]:
+    args: object = call["function"].get("arguments")
     if isinstance(args, dict):
         return args
     if isinstance(args, str) and args.strip():
@@ -41,12 +40,13 @@ def arguments(call: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def ollama_to_anthropic(final: dict[str, Any], message_id: str) -> MessageOut:
+def ollama_to_anthropic(final: ChatChunk, message_id: str) -> MessageOut:
     """One complete Ollama chat answer (``done: true``) as a non-streamed Anthropic message."""
-    message = final.get("message") or {}
+    message = final["message"]
     content: list[ContentOut] = []
-    if message.get("thinking"):
-        content.append({"type": "thinking", "thinking": message["thinking"], "signature": ""})
+    thinking = message.get("thinking")
+    if thinking:
+        content.append({"type": "thinking", "thinking": thinking, "signature": ""})
     if message.get("content"):
         content.append({"type": "text", "text": message["content"]})
     calls = message.get("tool_calls") or []
@@ -55,7 +55,7 @@ def ollama_to_anthropic(final: dict[str, Any], message_id: str) -> MessageOut:
             {
                 "type": "tool_use",
                 "id": tool_use_id(call, message_id, index),
-                "name": (call.get("function") or {}).get("name", ""),
+                "name": call["function"].get("name", ""),
                 "input": arguments(call),
             }
         )

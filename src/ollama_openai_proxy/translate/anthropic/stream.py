@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import orjson
 
-from ollama_openai_proxy.protocol.anthropic import StreamEvent
+from ollama_openai_proxy.protocol.anthropic import (
+    BlockDelta,
+    ContentOut,
+    EventData,
+    MessageOut,
+    StopDelta,
+    StreamEvent,
+)
+from ollama_openai_proxy.protocol.ollama import ChatChunk, ToolCallOut
 from ollama_openai_proxy.translate.anthropic.errors import anthropic_error
 from ollama_openai_proxy.translate.anthropic.response import arguments, stop_reason, tool_use_id, usage
 
 BlockKind = Literal["thinking", "text"]
 
 
-def _event(name: str, data: dict[str, Any]) -> StreamEvent:
+def _event(name: str, data: EventData) -> StreamEvent:
     return {"event": name, "data": data}
 
 
@@ -35,7 +43,7 @@ class MessagesStream:
 
     def start(self, input_tokens: int = 0) -> list[StreamEvent]:
         self.started = True
-        message: dict[str, Any] = {
+        message: MessageOut = {
             "id": self.message_id,
             "type": "message",
             "role": "assistant",
@@ -50,10 +58,10 @@ class MessagesStream:
             _event("ping", {"type": "ping"}),
         ]
 
-    def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+    def feed(self, chunk: ChatChunk) -> list[StreamEvent]:
         """One Ollama chat chunk → its events (the closing ones when it is the ``done`` chunk)."""
         events = [] if self.started else self.start(chunk.get("prompt_eval_count", 0))
-        message = chunk.get("message") or {}
+        message = chunk["message"]
         thinking = message.get("thinking")
         if thinking:
             self._delta(events, "thinking", {"type": "thinking_delta", "thinking": thinking})
@@ -66,12 +74,12 @@ class MessagesStream:
             events += self._finish(chunk)
         return events
 
-    def _delta(self, events: list[StreamEvent], kind: BlockKind, delta: dict[str, Any]) -> None:
+    def _delta(self, events: list[StreamEvent], kind: BlockKind, delta: BlockDelta) -> None:
         if self._open != kind:
             self._close(events)
             self._index += 1
             self._open = kind
-            block = (
+            block: ContentOut = (
                 {"type": "thinking", "thinking": "", "signature": ""}
                 if kind == "thinking"
                 else {"type": "text", "text": ""}
@@ -93,13 +101,13 @@ class MessagesStream:
             events.append(_event("content_block_stop", {"type": "content_block_stop", "index": self._index}))
             self._open = None
 
-    def _tool_use(self, events: list[StreamEvent], call: dict[str, Any]) -> None:
+    def _tool_use(self, events: list[StreamEvent], call: ToolCallOut) -> None:
         self._close(events)
         self._index += 1
-        block = {
+        block: ContentOut = {
             "type": "tool_use",
             "id": tool_use_id(call, self.message_id, self._calls),
-            "name": (call.get("function") or {}).get("name", ""),
+            "name": call["function"].get("name", ""),
             "input": {},
         }
         self._calls += 1
@@ -120,11 +128,14 @@ class MessagesStream:
             _event("content_block_stop", {"type": "content_block_stop", "index": index}),
         ]
 
-    def _finish(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+    def _finish(self, chunk: ChatChunk) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         self._close(events)
         self.stopped = True
-        delta = {"stop_reason": stop_reason(chunk.get("done_reason"), self._calls > 0), "stop_sequence": None}
+        delta: StopDelta = {
+            "stop_reason": stop_reason(chunk.get("done_reason"), self._calls > 0),
+            "stop_sequence": None,
+        }
         events.append(
             _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage(chunk)})
         )
@@ -134,4 +145,4 @@ class MessagesStream:
     def error(self, status: int, message: str) -> list[StreamEvent]:
         """A failure after the stream started: Anthropic's ``error`` event ends it."""
         self.stopped = True
-        return [_event("error", dict(anthropic_error(status, message)))]
+        return [_event("error", anthropic_error(status, message))]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import cast
 
 import orjson
 
 from ollama_openai_proxy.protocol.ollama import ChatRequest, Message, ThinkValue, ToolCall
+from ollama_openai_proxy.protocol.openai import FunctionDefinition, Tool
+from ollama_openai_proxy.protocol.options import Options
 from ollama_openai_proxy.protocol.responses import (
     ContentPart,
     FunctionCallItem,
@@ -64,7 +66,7 @@ def responses_to_ollama(req: ResponsesRequest) -> Translated:
         messages.append(Message(role="user", content=req.input))
     else:
         _items(req, messages)
-    options: dict[str, Any] = {
+    options: Options = {
         "temperature": 1.0 if req.temperature is None else req.temperature,
         "top_p": 1.0 if req.top_p is None else req.top_p,
     }
@@ -72,9 +74,9 @@ def responses_to_ollama(req: ResponsesRequest) -> Translated:
         options["num_predict"] = req.max_output_tokens
     ignored: list[str] = []
     tools = []
-    for tool in req.tools or ():
+    for index, tool in enumerate(req.tools or ()):
         if tool.get("type") == "function" and isinstance(tool.get("name"), str):
-            tools.append(_function_tool(tool))
+            tools.append(_function_tool(tool, index))
         else:
             ignored.append(f"tool of type {tool.get('type')!r} (only function tools are supported)")
     chat = ChatRequest(
@@ -119,7 +121,7 @@ def _items(req: ResponsesRequest, messages: list[Message]) -> None:
             thinking = item.encrypted_content or "".join(s.text for s in item.summary)
 
 
-def _arguments(item: FunctionCallItem) -> dict[str, Any]:
+def _arguments(item: FunctionCallItem) -> dict[str, object]:
     if not item.arguments.strip():
         return {}
     try:
@@ -160,13 +162,18 @@ def _image(part: InputImage) -> str:
     raise ProxyError(400, "invalid image_url: expected a base64 data URI of a jpeg, png or webp image")
 
 
-def _function_tool(tool: dict[str, Any]) -> dict[str, Any]:
-    function: dict[str, Any] = {
-        "name": tool["name"],
-        "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
-    }
-    if tool.get("description"):
-        function["description"] = tool["description"]
+def _function_tool(tool: dict[str, object], index: int) -> Tool:
+    """A function tool as Ollama's chat takes it; a description or parameters of the wrong type is
+    the client's error (Ollama refuses them too), not something to pass on to the backend."""
+    parameters = tool.get("parameters") or {"type": "object", "properties": {}}
+    if not isinstance(parameters, dict):
+        raise ProxyError(400, f"tools.{index}.parameters: must be a JSON Schema object")
+    description = tool.get("description")
+    if description is not None and not isinstance(description, str):
+        raise ProxyError(400, f"tools.{index}.description: must be a string")
+    function: FunctionDefinition = {"name": cast(str, tool["name"]), "parameters": parameters}
+    if description:
+        function["description"] = description
     return {"type": "function", "function": function}
 
 
@@ -179,7 +186,7 @@ def _think(req: ResponsesRequest) -> ThinkValue | None:
     return _EFFORT[effort]
 
 
-def _format(req: ResponsesRequest) -> str | dict[str, Any] | None:
+def _format(req: ResponsesRequest) -> str | dict[str, object] | None:
     fmt = req.text.format if req.text else None
     if fmt is None or fmt.type == "text":
         return None

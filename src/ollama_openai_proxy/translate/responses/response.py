@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
-from ollama_openai_proxy.protocol.responses import ResponseObject, ResponsesRequest, ResponseUsage
+from ollama_openai_proxy.protocol.ollama import ChatChunk, ToolCallOut
+from ollama_openai_proxy.protocol.responses import (
+    EchoedSettings,
+    FunctionCallOut,
+    ItemStatus,
+    MessageOut,
+    OutputItem,
+    ReasoningOut,
+    ResponseObject,
+    ResponsesRequest,
+    ResponseStatus,
+    ResponseUsage,
+)
 
 
-def echoed_settings(req: ResponsesRequest) -> dict[str, Any]:
+def echoed_settings(req: ResponsesRequest) -> EchoedSettings:
     """The request's settings as the response repeats them (stateless: ``store`` is always false)."""
-    fmt = (
+    fmt: dict[str, object] = (
         req.text.format.model_dump(by_alias=True, exclude_none=True)
         if req.text and req.text.format
         else {"type": "text"}
     )
-    reasoning = req.reasoning.model_dump() if req.reasoning else {"effort": None, "summary": None}
+    reasoning: dict[str, object] = (
+        req.reasoning.model_dump() if req.reasoning else {"effort": None, "summary": None}
+    )
     return {
         "instructions": req.instructions,
         "max_output_tokens": req.max_output_tokens,
@@ -35,10 +47,10 @@ def echoed_settings(req: ResponsesRequest) -> dict[str, Any]:
 
 
 def response_object(
-    response_id: str, created_at: int, model: str, settings: dict[str, Any], status: str
+    response_id: str, created_at: int, model: str, settings: EchoedSettings, status: ResponseStatus
 ) -> ResponseObject:
     """The response envelope (``created_at`` in Unix seconds) with no output yet."""
-    out: dict[str, Any] = {
+    return {
         "id": response_id,
         "object": "response",
         "created_at": created_at,
@@ -50,10 +62,9 @@ def response_object(
         "usage": None,
         **settings,
     }
-    return out  # type: ignore[return-value]
 
 
-def usage(chunk: dict[str, Any]) -> ResponseUsage:
+def usage(chunk: ChatChunk) -> ResponseUsage:
     prompt = chunk.get("prompt_eval_count", 0)
     completion = chunk.get("eval_count", 0)
     return {
@@ -65,7 +76,7 @@ def usage(chunk: dict[str, Any]) -> ResponseUsage:
     }
 
 
-def reasoning_item(item_id: str, text: str) -> dict[str, Any]:
+def reasoning_item(item_id: str, text: str) -> ReasoningOut:
     return {
         "id": item_id,
         "type": "reasoning",
@@ -74,14 +85,19 @@ def reasoning_item(item_id: str, text: str) -> dict[str, Any]:
     }
 
 
-def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
-    content = [{"type": "output_text", "text": text, "annotations": []}]
-    return {"id": item_id, "type": "message", "status": status, "role": "assistant", "content": content}
+def message_item(item_id: str, text: str, status: ItemStatus = "completed") -> MessageOut:
+    return {
+        "id": item_id,
+        "type": "message",
+        "status": status,
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
 
 
-def function_call_item(item_id: str, call: dict[str, Any], status: str = "completed") -> dict[str, Any]:
-    fn = call.get("function") or {}
-    args = fn.get("arguments")
+def function_call_item(item_id: str, call: ToolCallOut, status: ItemStatus = "completed") -> FunctionCallOut:
+    fn = call["function"]
+    args: object = fn.get("arguments")
     text = args if isinstance(args, str) else orjson.dumps(args or {}).decode()
     return {
         "id": item_id,
@@ -93,7 +109,7 @@ def function_call_item(item_id: str, call: dict[str, Any], status: str = "comple
     }
 
 
-def call_id(call: dict[str, Any], item_id: str) -> str:
+def call_id(call: ToolCallOut, item_id: str) -> str:
     """The tool call's own id, or one derived from its item's (``call_…``) when the backend gave none."""
     given = call.get("id")
     return given if isinstance(given, str) and given else "call_" + item_id.removeprefix("fc_")
@@ -106,16 +122,17 @@ def item_ids(response_id: str) -> tuple[str, str, str]:
 
 
 def ollama_to_responses(
-    final: dict[str, Any], response_id: str, created_at: int, settings: dict[str, Any]
+    final: ChatChunk, response_id: str, created_at: int, settings: EchoedSettings
 ) -> ResponseObject:
     """One complete Ollama chat answer as a non-streamed response: a reasoning item when there was
     thinking, then the function calls, or else one assistant message."""
     out = response_object(response_id, created_at, final.get("model", ""), settings, "completed")
-    message = final.get("message") or {}
+    message = final["message"]
     reasoning_id, message_id, call_stem = item_ids(response_id)
-    output: list[dict[str, Any]] = []
-    if message.get("thinking"):
-        output.append(reasoning_item(reasoning_id, message["thinking"]))
+    output: list[OutputItem] = []
+    thinking = message.get("thinking")
+    if thinking:
+        output.append(reasoning_item(reasoning_id, thinking))
     calls = message.get("tool_calls") or []
     if calls:
         output += [function_call_item(f"{call_stem}_{i}", c) for i, c in enumerate(calls)]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ollama_openai_proxy.protocol.responses import ResponseObject, ResponsesEvent
+from ollama_openai_proxy.protocol.ollama import ChatChunk, ToolCallOut
+from ollama_openai_proxy.protocol.responses import (
+    EchoedSettings,
+    EventData,
+    MessageOut,
+    OutputItem,
+    ResponseObject,
+    ResponsesEvent,
+    ResponseStatus,
+)
 from ollama_openai_proxy.translate.responses.response import (
     function_call_item,
     item_ids,
@@ -20,7 +27,7 @@ class ResponsesStream:
     then each output item (added, its deltas, done) — reasoning, message, function calls — and
     ``response.completed`` with the whole response; ``response.failed`` after a late failure."""
 
-    def __init__(self, response_id: str, created_at: int, model: str, settings: dict[str, Any]) -> None:
+    def __init__(self, response_id: str, created_at: int, model: str, settings: EchoedSettings) -> None:
         self.response_id = response_id
         self.created_at = created_at
         self.model = model
@@ -28,33 +35,50 @@ class ResponsesStream:
         self.started = False
         self.stopped = False
         self._sequence = 0
-        self._output: list[dict[str, Any]] = []
+        self._output: list[OutputItem] = []
         self._open: str | None = None  # "reasoning" or "message"
         self._text: list[str] = []
         self._calls = 0
         self._ids = item_ids(response_id)
 
-    def _event(self, name: str, data: dict[str, Any]) -> ResponsesEvent:
-        out = {"type": name, "sequence_number": self._sequence, **data}
+    def _number(self) -> int:
+        """The next event's ``sequence_number``."""
         self._sequence += 1
-        return {"event": name, "data": out}
+        return self._sequence - 1
 
-    def _response(self, status: str) -> ResponseObject:
+    @staticmethod
+    def _event(data: EventData) -> ResponsesEvent:
+        return {"event": data["type"], "data": data}
+
+    def _response(self, status: ResponseStatus) -> ResponseObject:
         out = response_object(self.response_id, self.created_at, self.model, self.settings, status)
         out["output"] = list(self._output)
         return out
 
     def start(self) -> list[ResponsesEvent]:
         self.started = True
+        created = self._event(
+            {
+                "type": "response.created",
+                "sequence_number": self._number(),
+                "response": self._response("in_progress"),
+            }
+        )
         return [
-            self._event("response.created", {"response": self._response("in_progress")}),
-            self._event("response.in_progress", {"response": self._response("in_progress")}),
+            created,
+            self._event(
+                {
+                    "type": "response.in_progress",
+                    "sequence_number": self._number(),
+                    "response": self._response("in_progress"),
+                }
+            ),
         ]
 
-    def feed(self, chunk: dict[str, Any]) -> list[ResponsesEvent]:
+    def feed(self, chunk: ChatChunk) -> list[ResponsesEvent]:
         """One Ollama chat chunk → its events (the closing ones when it is the ``done`` chunk)."""
         events = [] if self.started else self.start()
-        message = chunk.get("message") or {}
+        message = chunk["message"]
         thinking = message.get("thinking")
         if thinking:
             if self._open != "reasoning":
@@ -63,32 +87,47 @@ class ResponsesStream:
             self._text.append(thinking)
             events.append(
                 self._event(
-                    "response.reasoning_summary_text.delta",
                     {
+                        "type": "response.reasoning_summary_text.delta",
+                        "sequence_number": self._number(),
                         "item_id": self._ids[0],
                         "output_index": len(self._output),
                         "summary_index": 0,
                         "delta": thinking,
-                    },
+                    }
                 )
             )
         text = message.get("content")
         if text:
             if self._open != "message":
                 self._close(events)
-                self._add(events, message_item(self._ids[1], "", "in_progress") | {"content": []}, "message")
-                part = {"type": "output_text", "text": "", "annotations": []}
+                item: MessageOut = message_item(self._ids[1], "", "in_progress")
+                item["content"] = []
+                self._add(events, item, "message")
                 events.append(
                     self._event(
-                        "response.content_part.added",
-                        self._at(self._ids[1]) | {"content_index": 0, "part": part},
+                        {
+                            "type": "response.content_part.added",
+                            "sequence_number": self._number(),
+                            "item_id": self._ids[1],
+                            "output_index": len(self._output),
+                            "content_index": 0,
+                            "part": {"type": "output_text", "text": "", "annotations": []},
+                        }
                     )
                 )
             self._text.append(text)
             events.append(
                 self._event(
-                    "response.output_text.delta",
-                    self._at(self._ids[1]) | {"content_index": 0, "delta": text, "logprobs": []},
+                    {
+                        "type": "response.output_text.delta",
+                        "sequence_number": self._number(),
+                        "item_id": self._ids[1],
+                        "output_index": len(self._output),
+                        "content_index": 0,
+                        "delta": text,
+                        "logprobs": [],
+                    }
                 )
             )
         for call in message.get("tool_calls") or ():
@@ -99,17 +138,25 @@ class ResponsesStream:
             self.stopped = True
             final = self._response("completed")
             final["usage"] = usage(chunk)
-            events.append(self._event("response.completed", {"response": final}))
+            events.append(
+                self._event(
+                    {"type": "response.completed", "sequence_number": self._number(), "response": final}
+                )
+            )
         return events
 
-    def _at(self, item_id: str) -> dict[str, Any]:
-        return {"item_id": item_id, "output_index": len(self._output)}
-
-    def _add(self, events: list[ResponsesEvent], item: dict[str, Any], kind: str) -> None:
+    def _add(self, events: list[ResponsesEvent], item: OutputItem, kind: str) -> None:
         self._open = kind
         self._text = []
         events.append(
-            self._event("response.output_item.added", {"output_index": len(self._output), "item": item})
+            self._event(
+                {
+                    "type": "response.output_item.added",
+                    "sequence_number": self._number(),
+                    "output_index": len(self._output),
+                    "item": item,
+                }
+            )
         )
 
     def _close(self, events: list[ResponsesEvent]) -> None:
@@ -117,39 +164,102 @@ class ResponsesStream:
             return
         text = "".join(self._text)
         index = len(self._output)
+        item: OutputItem
         if self._open == "reasoning":
             item = reasoning_item(self._ids[0], text)
             events.append(
                 self._event(
-                    "response.reasoning_summary_text.done",
-                    {"item_id": item["id"], "output_index": index, "summary_index": 0, "text": text},
+                    {
+                        "type": "response.reasoning_summary_text.done",
+                        "sequence_number": self._number(),
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "summary_index": 0,
+                        "text": text,
+                    }
                 )
             )
         else:
-            item = message_item(self._ids[1], text)
-            at = {"item_id": item["id"], "output_index": index, "content_index": 0}
-            events.append(self._event("response.output_text.done", at | {"text": text, "logprobs": []}))
-            events.append(self._event("response.content_part.done", at | {"part": item["content"][0]}))
-        events.append(self._event("response.output_item.done", {"output_index": index, "item": item}))
+            item = message = message_item(self._ids[1], text)
+            events.append(
+                self._event(
+                    {
+                        "type": "response.output_text.done",
+                        "sequence_number": self._number(),
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "content_index": 0,
+                        "text": text,
+                        "logprobs": [],
+                    }
+                )
+            )
+            events.append(
+                self._event(
+                    {
+                        "type": "response.content_part.done",
+                        "sequence_number": self._number(),
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "content_index": 0,
+                        "part": message["content"][0],
+                    }
+                )
+            )
+        events.append(
+            self._event(
+                {
+                    "type": "response.output_item.done",
+                    "sequence_number": self._number(),
+                    "output_index": index,
+                    "item": item,
+                }
+            )
+        )
         self._output.append(item)
         self._open = None
 
-    def _function_call(self, call: dict[str, Any]) -> list[ResponsesEvent]:
+    def _function_call(self, call: ToolCallOut) -> list[ResponsesEvent]:
         item = function_call_item(f"{self._ids[2]}_{self._calls}", call)
         self._calls += 1
         index = len(self._output)
-        at = {"item_id": item["id"], "output_index": index}
+        added = item | {"status": "in_progress", "arguments": ""}
         events = [
             self._event(
-                "response.output_item.added",
-                {"output_index": index, "item": item | {"status": "in_progress", "arguments": ""}},
+                {
+                    "type": "response.output_item.added",
+                    "sequence_number": self._number(),
+                    "output_index": index,
+                    "item": added,
+                }
             ),
-            self._event("response.function_call_arguments.delta", at | {"delta": item["arguments"]}),
             self._event(
-                "response.function_call_arguments.done",
-                at | {"name": item["name"], "arguments": item["arguments"]},
+                {
+                    "type": "response.function_call_arguments.delta",
+                    "sequence_number": self._number(),
+                    "item_id": item["id"],
+                    "output_index": index,
+                    "delta": item["arguments"],
+                }
             ),
-            self._event("response.output_item.done", {"output_index": index, "item": item}),
+            self._event(
+                {
+                    "type": "response.function_call_arguments.done",
+                    "sequence_number": self._number(),
+                    "item_id": item["id"],
+                    "output_index": index,
+                    "name": item["name"],
+                    "arguments": item["arguments"],
+                }
+            ),
+            self._event(
+                {
+                    "type": "response.output_item.done",
+                    "sequence_number": self._number(),
+                    "output_index": index,
+                    "item": item,
+                }
+            ),
         ]
         self._output.append(item)
         return events
@@ -163,5 +273,7 @@ class ResponsesStream:
             "code": "server_error" if status >= 500 else "invalid_request_error",
             "message": message,
         }
-        events.append(self._event("response.failed", {"response": failed}))
+        events.append(
+            self._event({"type": "response.failed", "sequence_number": self._number(), "response": failed})
+        )
         return events

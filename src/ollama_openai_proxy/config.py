@@ -162,7 +162,7 @@ class FileConfig(BaseModel):
     aliases: dict[str, Alias] = Field(default_factory=dict)
     models: dict[str, ModelOverride] = Field(default_factory=dict)
     expose: Exposure = Field(default_factory=Exposure)
-    virtual_models: list[dict[str, Any]] = Field(default_factory=list)
+    virtual_models: list[dict[str, object]] = Field(default_factory=list)  # /api/create bodies
 
     @model_validator(mode="before")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Required, TypedDict
 
 import orjson
@@ -54,7 +55,7 @@ class ToolCallFunction(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str
-    arguments: dict[str, Any] | str = Field(default_factory=dict)
+    arguments: dict[str, object] | str = Field(default_factory=dict)  # tool arguments: any JSON object
     index: StrictInt | None = None
 
 
@@ -86,8 +87,8 @@ class Message(BaseModel):
 class _Inference(_KeepAlive):
     model: str = ""
     stream: StrictBool | None = None
-    options: dict[str, Any] | None = None
-    format: str | dict[str, Any] | None = None
+    options: dict[str, object] | None = None  # checked against the options table in translate/options.py
+    format: str | dict[str, object] | None = None  # "json" or a JSON Schema
     think: ThinkValue | None = None
     logprobs: StrictBool | None = None
     top_logprobs: StrictInt | None = None
@@ -120,7 +121,7 @@ class _Inference(_KeepAlive):
 
 class ChatRequest(_Inference):
     messages: list[Message] | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: list[dict[str, object]] | None = None  # function tools, passed on as they came
 
 
 class GenerateRequest(_Inference):
@@ -144,7 +145,7 @@ class EmbedRequest(_KeepAlive):
     input: str | list[str] | None = None
     truncate: StrictBool | None = None
     dimensions: StrictInt | None = Field(None, gt=0)
-    options: dict[str, Any] | None = None
+    options: dict[str, object] | None = None
 
     @field_validator("input", mode="before")
     @classmethod
@@ -159,7 +160,7 @@ class EmbedRequest(_KeepAlive):
 class EmbeddingsRequest(_KeepAlive):
     model: str = ""
     prompt: str | None = ""
-    options: dict[str, Any] | None = None
+    options: dict[str, object] | None = None
 
 
 class NamedRequest(_Request):
@@ -176,6 +177,22 @@ class NamedRequest(_Request):
         return self.model or self.name
 
 
+# The model an /api/create body describes: its JSON fields, or its Modelfile parsed (virtual/).
+# Checked by virtual/spec.py, which reads the raw body itself: a body of any shape gets a clear 400.
+CreateFields = TypedDict(
+    "CreateFields",
+    {
+        "from": str,  # the base model
+        "system": str,
+        "template": str,
+        "parameters": Mapping[str, object],  # option name → value (numbers may still be text)
+        "messages": Sequence[Mapping[str, object]],  # {role, content}
+        "license": str | list[str],
+    },
+    total=False,
+)
+
+
 class CopyRequest(_Request):
     source: str = ""
     destination: str = ""
@@ -187,7 +204,7 @@ class CopyRequest(_Request):
 class ToolCallFunctionOut(TypedDict):
     index: int
     name: str
-    arguments: dict[str, Any]  # always an object (Ollama clients require one)
+    arguments: dict[str, object]  # always an object (Ollama clients require one)
 
 
 class ToolCallOut(TypedDict, total=False):

@@ -3,7 +3,7 @@ ones only configure how a model is loaded. Every other option list is derived fr
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict, get_args, get_origin, get_type_hints
+from typing import Annotated, TypedDict, get_args, get_origin, get_type_hints
 
 
 class LoadTime:
@@ -101,8 +101,11 @@ def _table() -> tuple[dict[str, type], frozenset[str]]:
     return kinds, frozenset(load)
 
 
+#: A checked option value: int, float, bool, or the list of ``stop`` sequences.
+OptionValue = int | float | bool | list[str]
+
 #: Every option name with its value type (int, float, bool or list for ``stop``).
-OPTION_TYPES: dict[str, Any]
+OPTION_TYPES: dict[str, type]
 #: The options that only configure loading.
 LOAD_OPTIONS: frozenset[str]
 OPTION_TYPES, LOAD_OPTIONS = _table()

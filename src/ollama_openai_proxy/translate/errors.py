@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from ollama_openai_proxy.protocol.openai import ErrorEnvelope
+
 
 class ProxyError(Exception):
     """An error to show the client as Ollama's ``{"error": message}`` with an HTTP status."""
@@ -30,7 +32,7 @@ class OpenAIError(ProxyError):
     """A ProxyError answered in OpenAI's error envelope instead of Ollama's."""
 
 
-def openai_error_body(status: int, message: str) -> dict[str, Any]:
+def openai_error_body(status: int, message: str) -> ErrorEnvelope:
     kind = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "api_error")
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 

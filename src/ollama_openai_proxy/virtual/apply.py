@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from ollama_openai_proxy.protocol.ollama import ChatRequest, GenerateRequest, Message
+from ollama_openai_proxy.protocol.options import OptionValue
 from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.virtual.errors import VirtualModelError
 from ollama_openai_proxy.virtual.spec import VirtualModel
@@ -58,7 +58,7 @@ def flatten(chain: Sequence[VirtualModel]) -> VirtualModel | None:
     system = next((m.system for m in chain if m.system is not None), None)
     template = next((m.template for m in chain if m.template is not None), None)
     messages = next((m.messages for m in chain if m.messages), [])
-    parameters: dict[str, Any] = {}
+    parameters: dict[str, OptionValue] = {}
     licenses: list[str] = []
     for model in reversed(chain):
         parameters.update(model.parameters)
@@ -90,8 +90,8 @@ def generate_leading_messages(req: GenerateRequest, chain: Sequence[VirtualModel
     return leading_messages(chain)
 
 
-def _options(req_options: dict[str, Any] | None, model: VirtualModel) -> dict[str, Any] | None:
-    merged = dict(model.parameters)
+def _options(req_options: dict[str, object] | None, model: VirtualModel) -> dict[str, object] | None:
+    merged: dict[str, object] = dict(model.parameters)
     merged.update((k, v) for k, v in (req_options or {}).items() if v is not None)
     if not merged:
         return req_options
@@ -109,7 +109,7 @@ def apply_to_chat(req: ChatRequest, chain: Sequence[VirtualModel]) -> ChatReques
     flat = flatten(chain)
     if flat is None:
         return req.model_copy()
-    update: dict[str, Any] = {"options": _options(req.options, flat)}
+    update: dict[str, object] = {"options": _options(req.options, flat)}
     if req.messages:
         own = list(req.messages)
         # The request's own system message replaces the model's SYSTEM and stays first: chat APIs
@@ -130,7 +130,7 @@ def apply_to_generate(req: GenerateRequest, chain: Sequence[VirtualModel]) -> Ge
     flat = flatten(chain)
     if flat is None:
         return req.model_copy()
-    update: dict[str, Any] = {"options": _options(req.options, flat)}
+    update: dict[str, object] = {"options": _options(req.options, flat)}
     if not req.system and not req.raw and flat.system is not None:
         update["system"] = flat.system
     return req.model_copy(update=update)

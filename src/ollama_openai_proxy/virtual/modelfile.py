@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ollama_openai_proxy.protocol.ollama import CreateFields
+from ollama_openai_proxy.protocol.options import OptionValue
 from ollama_openai_proxy.virtual.errors import VirtualModelError
 from ollama_openai_proxy.virtual.params import coerce_parameter, go_value
 
@@ -81,7 +83,7 @@ def read_value(text: str, start: int) -> tuple[str, int] | None:
         pos = end + 1
 
 
-def parse_modelfile(text: str) -> dict[str, Any]:
+def parse_modelfile(text: str) -> CreateFields:
     """The /api/create fields a Modelfile describes: ``from``, ``system``, ``template``, ``parameters``,
     ``messages`` (``[{role, content}]``) and ``license`` (a list), as `ollama create` builds them.
 
@@ -93,8 +95,8 @@ def parse_modelfile(text: str) -> dict[str, Any]:
     from ollama_openai_proxy.virtual.spec import NO_FROM_ERROR, ROLE_ERROR, ROLES, WEIGHTS_ERROR
 
     src = _Text(text.removeprefix("\ufeff"))
-    fields: dict[str, Any] = {}
-    parameters: dict[str, Any] = {}
+    fields: CreateFields = {}
+    parameters: dict[str, OptionValue] = {}
     messages: list[dict[str, str]] = []
     licenses: list[str] = []
     while src.pos < len(src.text):
@@ -133,7 +135,7 @@ def parse_modelfile(text: str) -> dict[str, Any]:
         if command == "from":
             fields["from"] = value
         elif command in ("system", "template"):
-            fields[command] = value
+            fields["system" if command == "system" else "template"] = value
         elif command == "license":
             licenses.append(value)
         elif command == "message":
@@ -146,8 +148,9 @@ def parse_modelfile(text: str) -> dict[str, Any]:
                 checked = coerce_parameter(name, value)
             except VirtualModelError as exc:
                 raise src.error(exc.message, start) from None
-            if name == "stop":
-                parameters.setdefault("stop", []).extend(checked)
+            if name == "stop":  # accumulates, in the place of the first stop line
+                stops = parameters.get("stop")
+                parameters["stop"] = (stops if isinstance(stops, list) else []) + checked
             else:
                 parameters[name] = checked
     if not fields.get("from"):
@@ -222,7 +225,7 @@ def render_modelfile(model: VirtualModel) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_parameters(parameters: Mapping[str, Any]) -> str:
+def render_parameters(parameters: Mapping[str, OptionValue]) -> str:
     """The ``parameters`` text of /api/show: ``key value`` lines, key padded to 30 columns, strings
     Go-quoted, ``stop`` once per value; ``""`` when there are none.
     """
@@ -232,8 +235,8 @@ def render_parameters(parameters: Mapping[str, Any]) -> str:
     )
 
 
-def _flat_parameters(parameters: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
+def _flat_parameters(parameters: Mapping[str, OptionValue]) -> list[tuple[str, int | float | str]]:
+    out: list[tuple[str, int | float | str]] = []
     for key, value in parameters.items():
         if isinstance(value, list):
             out.extend((key, item) for item in value)

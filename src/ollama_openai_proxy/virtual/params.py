@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from ollama_openai_proxy.protocol.options import BOOL_OPTIONS, OPTION_TYPES
+from ollama_openai_proxy.protocol.options import BOOL_OPTIONS, OPTION_TYPES, OptionValue
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.options import coerce
 from ollama_openai_proxy.virtual.errors import VirtualModelError
@@ -51,12 +51,12 @@ def coerce_parameter(key: str, value: Any) -> Any:
     return checked
 
 
-def normalize_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+def normalize_parameters(parameters: Mapping[object, object]) -> dict[str, OptionValue]:
     """Check every parameter of a create body or a stored model; ``None`` and an empty ``stop`` are dropped.
 
     (A Modelfile cannot express an empty ``stop``, so dropping it keeps render → parse exact.)
     """
-    out: dict[str, Any] = {}
+    out: dict[str, OptionValue] = {}
     for key, value in parameters.items():
         if value is None:
             continue

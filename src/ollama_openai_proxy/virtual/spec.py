@@ -10,6 +10,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ollama_openai_proxy.protocol.ollama import CreateFields
+from ollama_openai_proxy.protocol.options import OptionValue
 from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.virtual.errors import VirtualModelError
 from ollama_openai_proxy.virtual.params import normalize_parameters
@@ -75,7 +77,7 @@ class VirtualModel(BaseModel):
     name: str
     base: str
     system: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, OptionValue] = Field(default_factory=dict)
     messages: list[ModelMessage] = Field(default_factory=list)
     template: str | None = None
     license: list[str] = Field(default_factory=list)
@@ -137,7 +139,7 @@ class VirtualModel(BaseModel):
         )
 
 
-def from_create_request(body: Mapping[str, Any]) -> VirtualModel:
+def from_create_request(body: Mapping[str, object]) -> VirtualModel:
     """The virtual model an /api/create body describes, or VirtualModelError (a ValueError) saying why not.
 
     Accepts the current body ``{model|name, from, system, template, parameters, messages, license}``
@@ -157,14 +159,15 @@ def from_create_request(body: Mapping[str, Any]) -> VirtualModel:
     if not isinstance(name, str):
         raise VirtualModelError("invalid model name")
 
-    fields: dict[str, Any] = {}
+    fields: CreateFields = {}
     modelfile = body.get("modelfile")
     if modelfile:
         if not isinstance(modelfile, str):
             raise VirtualModelError("modelfile must be a string")
         fields = parse_modelfile(modelfile)
 
-    for key in ("from", "system", "template"):
+    keys: tuple[Literal["from", "system", "template"], ...] = ("from", "system", "template")
+    for key in keys:
         value = body.get(key)
         if value is None or value == "":
             continue

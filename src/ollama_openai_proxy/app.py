@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -36,15 +36,18 @@ from ollama_openai_proxy.virtual.registry import VirtualModels, default_state_di
 from ollama_openai_proxy.virtual.spec import from_create_request
 from ollama_openai_proxy.virtual.store import SQLStore
 
+if TYPE_CHECKING:  # routes.schema is imported when the schema is first asked for
+    from ollama_openai_proxy.routes.schema import OpenAPI
+
 log = logging.getLogger("ollama_openai_proxy")
 
 
 class ProxyApp(Starlette):
     """The Starlette app, with its OpenAPI schema built from the route table when first asked for."""
 
-    _schema: dict[str, Any] | None = None
+    _schema: OpenAPI | None = None
 
-    def openapi(self) -> dict[str, Any]:
+    def openapi(self) -> OpenAPI:
         if self._schema is None:
             from ollama_openai_proxy.routes.schema import openapi
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import Literal, NotRequired, TypedDict
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from ollama_openai_proxy import __version__
 from ollama_openai_proxy.routes import ProxyRoute
@@ -17,21 +18,56 @@ TITLE = "ollama-openai-proxy"
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 
-def openapi(routes: list[Any]) -> dict[str, Any]:
+class StringSchema(TypedDict):
+    type: Literal["string"]
+
+
+# "in" is a Python keyword: the functional form can name it.
+PathParameter = TypedDict(
+    "PathParameter", {"name": str, "in": Literal["path"], "required": bool, "schema": StringSchema}
+)
+
+
+class ResponseDoc(TypedDict):
+    description: str
+
+
+class Operation(TypedDict):
+    summary: str
+    operationId: str
+    responses: dict[str, ResponseDoc]  # by status code
+    parameters: NotRequired[list[PathParameter]]
+
+
+class Info(TypedDict):
+    title: str
+    version: str
+    description: str
+
+
+class OpenAPI(TypedDict):
+    """The OpenAPI 3.1 document: paths → method → operation."""
+
+    openapi: str
+    info: Info
+    paths: dict[str, dict[str, Operation]]
+
+
+def openapi(routes: Sequence[BaseRoute]) -> OpenAPI:
     """Paths, methods and path parameters of every documented route. Bodies are not declared:
     routes parse them by hand so every error has the dialect's own shape."""
-    paths: dict[str, dict[str, Any]] = {}
+    paths: dict[str, dict[str, Operation]] = {}
     for r in routes:
         if not isinstance(r, Route) or not r.include_in_schema:
             continue
         path = _PARAM.sub(r"{\1}", r.path)
-        params = [
+        params: list[PathParameter] = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in _PARAM.findall(r.path)
         ]
         doc = (r.endpoint.__doc__ or r.name.replace("_", " ")).strip().splitlines()[0]
         for method in sorted((r.methods or set()) - {"HEAD"}):
-            operation: dict[str, Any] = {
+            operation: Operation = {
                 "summary": doc,
                 "operationId": f"{r.name}_{method.lower()}",
                 "responses": {"200": {"description": "Successful Response"}},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,7 +32,7 @@ def all_routes() -> list[BaseRoute]:
     """Every route of the app, the inference routes first: the router tries them in order."""
     from ollama_openai_proxy.routes import dialects, inference, meta, models, openai, schema
 
-    tables: Sequence[list[Any]] = (
+    tables: Sequence[Sequence[BaseRoute]] = (
         inference.ROUTES,
         openai.ROUTES,
         dialects.ROUTES,

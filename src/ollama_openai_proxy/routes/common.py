@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ollama_openai_proxy.middleware.errors import JSON_TYPE
 from ollama_openai_proxy.observability import RequestContext, context_of
+from ollama_openai_proxy.protocol.ollama import ChatChunk, GenerateChunk
 from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.serving.chat import OFFLOAD_BYTES, Reply
 from ollama_openai_proxy.state import ProxyState, get_state
@@ -29,7 +30,7 @@ IGNORED_HEADER_LIMIT = 2048
 M = TypeVar("M", bound=BaseModel)
 
 
-def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(content: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(content), status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
@@ -122,7 +123,7 @@ def ignored_headers(ignored: list[str]) -> dict[str, str] | None:
     return {IGNORED_HEADER: value}
 
 
-def ollama_reply(reply: Reply[Any]) -> Response:
+def ollama_reply(reply: Reply[ChatChunk] | Reply[GenerateChunk]) -> Response:
     """A chat/generate Reply in Ollama's shape: one JSON object, or NDJSON flushed per backend read."""
     headers = ignored_headers(reply.ignored)
     if reply.chunks is None:
@@ -130,7 +131,9 @@ def ollama_reply(reply: Reply[Any]) -> Response:
     return StreamingResponse(ndjson(reply.chunks), media_type=NDJSON_TYPE, headers=headers)
 
 
-async def ndjson(chunks: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
+async def ndjson(
+    chunks: AsyncIterator[list[ChatChunk]] | AsyncIterator[list[GenerateChunk]],
+) -> AsyncIterator[bytes]:
     """Chunk batches as NDJSON; an error in the stream becomes a final ``{"error": ...}`` line."""
     try:
         async for batch in chunks:

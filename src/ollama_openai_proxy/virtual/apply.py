@@ -109,16 +109,16 @@ def apply_to_chat(req: ChatRequest, chain: Sequence[VirtualModel]) -> ChatReques
     flat = flatten(chain)
     if flat is None:
         return req.model_copy()
-    update: dict[str, object] = {"options": _options(req.options, flat)}
-    if req.messages:
-        own = list(req.messages)
+    messages = req.messages
+    if messages:
+        own = list(messages)
         # The request's own system message replaces the model's SYSTEM and stays first: chat APIs
         # expect the system prompt before the conversation, the MESSAGEs included.
         first = [own.pop(0)] if own[0].role == "system" else []
         if not first and flat.system is not None:
             first = [Message(role="system", content=flat.system)]
-        update["messages"] = first + [Message(role=m.role, content=m.content) for m in flat.messages] + own
-    return req.model_copy(update=update)
+        messages = first + [Message(role=m.role, content=m.content) for m in flat.messages] + own
+    return req.model_copy(update={"options": _options(req.options, flat), "messages": messages})
 
 
 def apply_to_generate(req: GenerateRequest, chain: Sequence[VirtualModel]) -> GenerateRequest:
@@ -130,7 +130,5 @@ def apply_to_generate(req: GenerateRequest, chain: Sequence[VirtualModel]) -> Ge
     flat = flatten(chain)
     if flat is None:
         return req.model_copy()
-    update: dict[str, object] = {"options": _options(req.options, flat)}
-    if not req.system and not req.raw and flat.system is not None:
-        update["system"] = flat.system
-    return req.model_copy(update=update)
+    system = flat.system if not req.system and not req.raw and flat.system is not None else req.system
+    return req.model_copy(update={"options": _options(req.options, flat), "system": system})

@@ -283,6 +283,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # With it, each backend's max_concurrency holds across all replicas (leases in Redis).
     redis_url: SecretStr | None = None
+    # Worker processes of this server (set by ``--workers``): with more than one, the SQLite store
+    # also holds what /api/ps lists, so every worker answers alike.
+    workers: int = Field(1, ge=1)
     _file_config: FileConfig | None = PrivateAttr(None)
 
     @field_validator("database_url")

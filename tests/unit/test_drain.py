@@ -85,3 +85,56 @@ async def test_responses_say_connection_close_only_once_draining() -> None:
     assert during[0]["headers"] == [(b"connection", b"close")]
     assert during[1] == {"type": "http.response.body", "body": b"ok"}
     assert shutdown.DRAIN.in_flight == 0
+
+
+class _Content:
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    async def readany(self) -> bytes:
+        return self._chunks.pop(0) if self._chunks else b""
+
+
+class _Response:
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.content = _Content(chunks)
+
+    def close(self) -> None:
+        pass
+
+
+class _Backend:
+    name = "b"
+
+    class config:  # noqa: N801 - stands in for BackendConfig
+        class timeouts:  # noqa: N801
+            idle = 5.0
+
+    def release(self) -> None:
+        pass
+
+
+async def test_a_drain_skips_streams_already_read_to_the_end() -> None:
+    """A stream read to its end (or given up) but still referenced when the signal comes must not
+    abort the drain of the others: its timer is over, there is nothing left to bound."""
+    from ollama_openai_proxy.backends import client
+
+    finished = client.BackendStream(_Response([b"a", b"b"]), _Backend(), None)  # type: ignore[arg-type]
+    broken_off = client.BackendStream(_Response([b"a", b"b"]), _Backend(), None)  # type: ignore[arg-type]
+    reading = client.BackendStream(_Response([b"a", b"b"]), _Backend(), None)  # type: ignore[arg-type]
+    assert [c async for c in finished.chunks()] == [b"a", b"b"]
+    pieces = broken_off.chunks()
+    assert await anext(pieces) == b"a"
+    await pieces.aclose()
+    open_pieces = reading.chunks()
+    assert await anext(open_pieces) == b"a"
+    try:
+        client.begin_drain(0.5)
+        assert reading._timer is not None and reading._timer.when() is not None
+        assert reading._timer.when() <= asyncio.get_running_loop().time() + 0.5  # type: ignore[operator]
+    finally:
+        client.end_drain()
+        await open_pieces.aclose()
+    finished.close()
+    broken_off.close()
+    reading.close()

@@ -126,13 +126,16 @@ class BackendStream:
         try:
             async with asyncio.timeout(None) as timer:
                 self._timer = timer
-                while True:
-                    limit = loop.time() + idle
-                    timer.reschedule(limit if self._deadline is None else min(limit, self._deadline))
-                    chunk = await content.readany()
-                    if not chunk:
-                        return
-                    yield chunk
+                try:
+                    while True:
+                        limit = loop.time() + idle
+                        timer.reschedule(limit if self._deadline is None else min(limit, self._deadline))
+                        chunk = await content.readany()
+                        if not chunk:
+                            return
+                        yield chunk
+                finally:
+                    self._timer = None  # a finished timer cannot be rescheduled: a drain skips it
         except TimeoutError:
             if _drain_deadline is not None and loop.time() >= _drain_deadline:
                 raise ProxyError(
@@ -161,6 +164,7 @@ class BackendStream:
         return b"".join(parts)
 
     def close(self) -> None:
+        _OPEN_STREAMS.discard(self)
         if not self._closed:
             self._closed = True
             self.response.close()

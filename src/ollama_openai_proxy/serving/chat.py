@@ -119,7 +119,7 @@ async def chat(
 
     markup = req.think is not False
     reply = await _infer(state, ctx, "chat", req.model, resolved, build, req.streaming, markup)
-    return cast(Reply[ChatChunk], reply)
+    return cast("Reply[ChatChunk]", reply)
 
 
 async def generate(state: ProxyState, ctx: RequestContext, req: GenerateRequest) -> Reply[GenerateChunk]:
@@ -143,7 +143,7 @@ async def generate(state: ProxyState, ctx: RequestContext, req: GenerateRequest)
 
     markup = req.think is not False and not (req.raw or req.suffix)
     reply = cast(
-        Reply[GenerateChunk],
+        "Reply[GenerateChunk]",
         await _infer(state, ctx, "generate", req.model, resolved, build, req.streaming, markup),
     )
     if req.raw:  # Ollama returns no context for raw prompts

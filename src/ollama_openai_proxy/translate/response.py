@@ -65,7 +65,7 @@ def parse_arguments(name: str, text: str) -> dict[str, object]:
         ) from None
     if not isinstance(value, dict):
         raise ProxyError(502, f"backend returned non-object arguments for tool call '{name}': {text[:200]}")
-    return cast(dict[str, object], value)
+    return cast("dict[str, object]", value)
 
 
 def openai_to_ollama_tool_calls(calls: list[ToolCallDelta]) -> list[ToolCallOut]:
@@ -346,7 +346,7 @@ class StreamTranslator:
             self.finish_reason = choice["finish_reason"]
         if delta is None:  # completions chunk
             text, thinking = _text_and_thinking(choice, "text", self.notes)
-            fragments: object = cast(Mapping[str, object], choice).get("tool_calls") or ()
+            fragments: object = cast("Mapping[str, object]", choice).get("tool_calls") or ()
         else:
             text, thinking = _text_and_thinking(delta, "content", self.notes)
             fragments = delta.get("tool_calls") or ()

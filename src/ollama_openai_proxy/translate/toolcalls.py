@@ -47,7 +47,7 @@ class ToolCallAssembler:
                 parts[:] = [joined]
         order = self._first_index
         if all(isinstance(i, int) for i in order) and len(set(order)) == len(order):
-            ints = cast(list[int], order)
+            ints = cast("list[int]", order)
             return [call for _, call in sorted(zip(ints, self.calls, strict=True), key=lambda p: p[0])]
         return list(self.calls)
 

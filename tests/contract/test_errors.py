@@ -119,11 +119,56 @@ def test_wrong_method_and_unknown_path(http: httpx.Client) -> None:
     ):
         r = http.request(method, path)
         assert r.status_code == 405, (method, path)
-        assert "405 method not allowed" in r.text
-    for path in ("/api/nothing", "/v2/chat", "/api"):
+        assert r.text == "405 method not allowed"  # gin's text, as Ollama answers
+        assert r.headers["content-type"].startswith("text/plain")
+        assert r.headers["allow"], (method, path)
+        assert method not in r.headers["allow"].split(", ")
+    for path in ("/api/nothing", "/v2/chat", "/api", "/v1"):
         r = http.get(path)
         assert r.status_code == 404, path
-        assert "404 page not found" in r.text
+        assert r.text == "404 page not found"
+        assert r.headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("GET", "/v1/chat/completions", 405, "POST"),
+        ("DELETE", "/v1/embeddings", 405, "POST"),
+        ("POST", "/v1/models", 405, "GET, HEAD"),
+        ("PUT", "/v1/responses", 405, "POST"),
+        ("GET", "/v1/nothing", 404, None),
+        ("POST", "/v1/chat/completion", 404, None),
+        ("GET", "/v1/", 404, None),
+    ],
+)
+def test_router_errors_on_v1_are_openai_envelopes(
+    http: httpx.Client, method: str, path: str, status: int, allow: str | None
+) -> None:
+    r = http.request(method, path)
+    assert r.status_code == status
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.headers.get("allow") == allow
+    error = r.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == ("not_found_error" if status == 404 else "api_error")
+    assert path in error["message"] and method in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/v1/messages", 405), ("PUT", "/v1/messages", 405), ("POST", "/v1/messages/count_tokens", 404)],
+)
+def test_router_errors_on_messages_are_anthropic_errors(
+    http: httpx.Client, method: str, path: str, status: int
+) -> None:
+    r = http.request(method, path)
+    assert r.status_code == status
+    body = r.json()
+    assert body["type"] == "error"
+    assert body["error"]["type"] == ("not_found_error" if status == 404 else "api_error")
+    assert path in body["error"]["message"]
+    assert r.headers.get("allow") == ("POST" if status == 405 else None)
 
 
 def test_unexpected_query_and_auth_headers_ignored(http: httpx.Client) -> None:

@@ -10,7 +10,7 @@ import logging
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ollama_openai_proxy.backends.client import draining
@@ -23,7 +23,7 @@ log = logging.getLogger("ollama_openai_proxy")
 
 JSON_TYPE = "application/json; charset=utf-8"
 SHUTDOWN_MESSAGE = "the proxy is shutting down; retry the request"
-# Starlette's router texts, as Go's net/http words them (what Ollama answers).
+# gin's router texts (Ollama's router), sent as text/plain.
 _ROUTER_TEXT = {404: "404 page not found", 405: "405 method not allowed"}
 
 
@@ -60,10 +60,23 @@ def unexpected(scope: Scope, exc: Exception) -> ProxyError:
 
 
 async def router_error(request: Request, exc: Exception) -> Response:
-    """The router's own 404/405 (Starlette's HTTPException), in Ollama's words."""
+    """The router's own 404/405 (Starlette's HTTPException) in the path's dialect: OpenAI's envelope
+    on /v1, Anthropic's on /v1/messages, elsewhere gin's plain text, as Ollama answers. A 405 names
+    the allowed methods in ``Allow`` (as gin does)."""
     assert isinstance(exc, HTTPException)
-    text = _ROUTER_TEXT.get(exc.status_code, str(exc.detail))
-    return error_response(ProxyError(exc.status_code, text), headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    path = request.url.path
+    if not path.startswith("/v1/"):
+        text = _ROUTER_TEXT.get(exc.status_code, str(exc.detail))
+        return PlainTextResponse(text, status_code=exc.status_code, headers=headers)
+    if exc.status_code == 405:
+        allowed = headers.get("Allow", "")
+        message = f"method {request.method} is not allowed on {path}; use {allowed or 'another method'}"
+    elif exc.status_code == 404:
+        message = f"no such endpoint: {request.method} {path}"
+    else:
+        message = str(exc.detail)
+    return error_response(ProxyError(exc.status_code, message), request.scope, headers=headers)
 
 
 class ErrorMiddleware:

@@ -83,6 +83,74 @@ def test_generate_without_model(http: httpx.Client) -> None:
     assert (r.status_code, r.json()) == (404, {"error": "model '' not found"})
 
 
+# Ollama's own answers (server/routes.go, create.go) when the model is missing or unknown, per route.
+MODEL_ERRORS = [
+    ("POST", "/api/chat", {"messages": USER}, 400, "model is required"),
+    ("POST", "/api/generate", {"prompt": "x"}, 404, "model '' not found"),
+    ("POST", "/api/embed", {"input": "x"}, 404, "model '' not found"),
+    ("POST", "/api/embeddings", {"prompt": "x"}, 400, "model is required"),
+    ("POST", "/api/show", {}, 400, "model is required"),
+    ("POST", "/api/show", {"model": "", "name": ""}, 400, "model is required"),
+    ("POST", "/api/pull", {}, 400, "invalid model name"),
+    ("POST", "/api/push", {}, 400, "model is required"),
+    ("POST", "/api/create", {"from": "test-model"}, 400, "invalid model name"),
+    ("DELETE", "/api/delete", {}, 400, 'name "" is invalid'),
+    ("POST", "/api/copy", {"destination": "x"}, 400, 'source "" is invalid'),
+    ("POST", "/api/copy", {"source": "test-model"}, 400, 'destination "" is invalid'),
+    ("POST", "/api/chat", {"model": "ghost", "messages": USER}, 404, "model 'ghost' not found"),
+    (
+        "POST",
+        "/api/chat",
+        {"model": "ghost", "messages": USER, "stream": False},
+        404,
+        "model 'ghost' not found",
+    ),
+    ("POST", "/api/generate", {"model": "ghost", "prompt": "x"}, 404, "model 'ghost' not found"),
+    ("POST", "/api/generate", {"model": "Ghost:7b", "prompt": "x"}, 404, "model 'Ghost:7b' not found"),
+    (
+        "POST",
+        "/api/embed",
+        {"model": "ghost", "input": "x"},
+        404,
+        'model "ghost" not found, try pulling it first',
+    ),
+    (
+        "POST",
+        "/api/embeddings",
+        {"model": "ghost", "prompt": "x"},
+        404,
+        'model "ghost" not found, try pulling it first',
+    ),
+    ("POST", "/api/show", {"model": "ghost"}, 404, "model 'ghost:latest' not found"),
+    ("POST", "/api/show", {"name": "ghost:1b"}, 404, "model 'ghost:1b' not found"),
+    ("DELETE", "/api/delete", {"model": "ghost"}, 404, "model 'ghost' not found"),
+    ("DELETE", "/api/delete", {"name": "ghost:1b"}, 404, "model 'ghost:1b' not found"),
+    ("POST", "/api/copy", {"source": "ghost", "destination": "y"}, 404, 'model "ghost" not found'),
+    (
+        "POST",
+        "/api/pull",
+        {"model": "ghost", "stream": False},
+        500,
+        "pull model manifest: file does not exist",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "error"), MODEL_ERRORS)
+def test_missing_and_unknown_model_answer_as_ollama(
+    http: httpx.Client,
+    fake: FakeBackend,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    status: int,
+    error: str,
+) -> None:
+    r = http.request(method, path, json=body)
+    assert (r.status_code, r.json()) == (status, {"error": error})
+    assert not [r for r in fake.requests if r.path.endswith(("completions", "embeddings"))]
+
+
 def test_unknown_model_wording(client: ollama.Client, fake: FakeBackend) -> None:
     with pytest.raises(ollama.ResponseError) as info:
         client.chat(model="llama3.2", messages=USER)

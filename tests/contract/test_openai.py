@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 import orjson
+import pytest
 
 from tests.contract.test_meta import ODD_ID, ODD_NAME
 from tests.support.fake_backend import FakeBackend, Reply, chat_completion, text_stream

@@ -17,7 +17,7 @@ from ollama_openai_proxy.backends.client import draining
 from ollama_openai_proxy.observability import context_of
 from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.translate.anthropic.errors import anthropic_error
-from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body
+from ollama_openai_proxy.translate.errors import INTERNAL_ERROR, OpenAIError, ProxyError, openai_error_body
 
 log = logging.getLogger("ollama_openai_proxy")
 
@@ -56,7 +56,7 @@ def unexpected(scope: Scope, exc: Exception) -> ProxyError:
     the dialect's shape)."""
     path = str(scope.get("path", ""))
     log.exception("unhandled error on %s %s", scope.get("method"), path, exc_info=exc)
-    return ProxyError(500, f"internal proxy error ({type(exc).__name__})")
+    return ProxyError(500, INTERNAL_ERROR.format(request_id=context_of(scope).request_id))
 
 
 async def router_error(request: Request, exc: Exception) -> Response:

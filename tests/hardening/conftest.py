@@ -104,12 +104,17 @@ def new_backend() -> Iterator[Callable[..., FakeBackend]]:
         fake.stop()
 
 
+def backend_serving(models: list[dict[str, Any]]) -> Iterator[FakeBackend]:
+    """A scripted backend listing ``models``, for a fixture to yield from (stopped after it)."""
+    fake = FakeBackend(models=list(models)).start()
+    yield fake
+    fake.stop()
+
+
 @pytest.fixture(scope="module")
 def module_backend() -> Iterator[FakeBackend]:
     """One scripted backend for a whole test module."""
-    fake = FakeBackend(models=list(MODELS)).start()
-    yield fake
-    fake.stop()
+    yield from backend_serving(MODELS)
 
 
 @pytest.fixture(scope="module")

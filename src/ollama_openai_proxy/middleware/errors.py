@@ -11,9 +11,10 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ollama_openai_proxy.backends.client import draining
+from ollama_openai_proxy.middleware.base import HTTPMiddleware
 from ollama_openai_proxy.observability import context_of
 from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.translate.anthropic.errors import anthropic_error
@@ -79,17 +80,11 @@ async def router_error(request: Request, exc: Exception) -> Response:
     return error_response(ProxyError(exc.status_code, message), request.scope, headers=headers)
 
 
-class ErrorMiddleware:
+class ErrorMiddleware(HTTPMiddleware):
     """The one place an exception from a route becomes an answer. After the answer has started
     there is nothing left to render: the error is recorded and the connection closed."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
         except asyncio.CancelledError:

@@ -65,6 +65,12 @@ def pirate_proxy(
     return served
 
 
+def weather_tool_sent(parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    """The get_weather tool as the backend receives it, whichever dialect declared it."""
+    function = {"name": "get_weather", "description": "Weather now", "parameters": parameters}
+    return [{"type": "function", "function": function}]
+
+
 def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
     """The objects of an NDJSON body, checking Ollama's framing: one object per \\n-terminated line."""
     assert response.headers["content-type"].startswith("application/x-ndjson")

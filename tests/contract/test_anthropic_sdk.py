@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import ServedProxy
-from tests.contract.conftest import pirate_proxy
+from tests.contract.conftest import pirate_proxy, weather_tool_sent
 from tests.support.agent_script import answer, answer_every_chat, function_call
 from tests.support.fake_backend import FakeBackend, Reply, chat_completion
 
@@ -95,16 +95,7 @@ def test_tool_use_round_trip(sdk: anthropic.Anthropic, fake: FakeBackend) -> Non
     ]
     assert first.stop_reason == "tool_use"
     sent = fake.last("chat/completions").body
-    assert sent["tools"] == [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "Weather now",
-                "parameters": WEATHER["input_schema"],
-            },
-        }
-    ]
+    assert sent["tools"] == weather_tool_sent(WEATHER["input_schema"])
 
     answer_every_chat(fake, "Paris 18C, Rome 21C.")
     second = sdk.messages.create(

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.conftest import ServedProxy
-from tests.contract.conftest import pirate_proxy
+from tests.contract.conftest import pirate_proxy, weather_tool_sent
 from tests.support.agent_script import answer, answer_every_chat, function_call
 from tests.support.fake_backend import FakeBackend, Reply
 
@@ -85,16 +85,7 @@ def test_function_call_round_trip(sdk: openai.OpenAI, fake: FakeBackend) -> None
         ("call_r", "get_weather", '{"city":"Rome"}'),
     ]
     sent = fake.last("chat/completions").body
-    assert sent["tools"] == [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "Weather now",
-                "parameters": WEATHER["parameters"],
-            },
-        }
-    ]
+    assert sent["tools"] == weather_tool_sent(WEATHER["parameters"])
 
     answer_every_chat(fake, "Paris 18C, Rome 21C.")
     second = sdk.responses.create(

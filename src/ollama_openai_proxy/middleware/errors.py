@@ -66,6 +66,8 @@ async def router_error(request: Request, exc: Exception) -> Response:
     the allowed methods in ``Allow`` (as gin does)."""
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
+    if "Allow" in headers:  # Starlette lists a route's methods in set order: a stable one instead
+        headers["Allow"] = ", ".join(sorted(headers["Allow"].split(", ")))
     path = request.url.path
     if not path.startswith("/v1/"):
         text = _ROUTER_TEXT.get(exc.status_code, str(exc.detail))

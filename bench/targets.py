@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,8 @@ def _proxy_env(base: str) -> dict[str, str]:
     env = base_env()
     env["OPENAI_BASE_URL"] = base
     env["OPENAI_API_KEY"] = "bench-key"
+    # A state directory of its own: the run measures plain backend models, not what a user created.
+    env["OLLAMA_PROXY_STATE_DIR"] = tempfile.mkdtemp(prefix="bench-proxy-state-")
     src = str(ROOT / "src")
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env

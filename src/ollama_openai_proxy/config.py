@@ -73,7 +73,7 @@ class BackendConfig(BaseModel):
 
 
 class AliasTarget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     model: str
     backend: str | None = None
@@ -91,7 +91,7 @@ Capability = Literal["completion", "tools", "insert", "vision", "embedding", "th
 class ModelOverride(BaseModel):
     """Corrections to what a backend reports about a model."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     context_length: int | None = Field(None, gt=0, strict=True)
     capabilities: list[Capability] | None = None
@@ -100,7 +100,7 @@ class ModelOverride(BaseModel):
 class Exposure(BaseModel):
     """Glob patterns over exposed names choosing what /api/tags and /v1/models list."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     allow: list[str] = Field(default_factory=lambda: ["*"])
     deny: list[str] = Field(default_factory=list)
@@ -117,7 +117,7 @@ class ApiKey(BaseModel):
     ``write``; it is its default, and a restricted key's default is ``read`` alone.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str
     key_env: str
@@ -145,7 +145,7 @@ class InboundKey(NamedTuple):
 
 
 class AuthConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     keys: list[ApiKey] = Field(default_factory=list)
     # Send each client's own bearer key to the backend instead of the configured one.
@@ -155,7 +155,7 @@ class AuthConfig(BaseModel):
 class FileConfig(BaseModel):
     """The configuration file (YAML)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     backends: list[BackendConfig] = Field(min_length=1)
     auth: AuthConfig = Field(default_factory=AuthConfig)
@@ -283,6 +283,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # With it, each backend's max_concurrency holds across all replicas (leases in Redis).
     redis_url: SecretStr | None = None
+    # Worker processes of this server (set by ``--workers``): with more than one, the SQLite store
+    # also holds what /api/ps lists, so every worker answers alike.
+    workers: int = Field(1, ge=1)
     _file_config: FileConfig | None = PrivateAttr(None)
 
     @field_validator("database_url")

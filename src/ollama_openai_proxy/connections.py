@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger("ollama_openai_proxy")
 
@@ -131,8 +130,11 @@ class _Guard:
         super().connection_lost(exc)  # type: ignore[misc]
 
 
-class GuardedH11Protocol(_Guard, H11Protocol):
-    pass
+def guarded_h11() -> type[asyncio.Protocol]:
+    """The guard over Uvicorn's pure-Python parser (h11), imported only where it is used."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    return type("GuardedH11Protocol", (_Guard, H11Protocol), {})
 
 
 try:
@@ -143,7 +145,7 @@ try:
 
     GuardedProtocol: type[asyncio.Protocol] = GuardedHttpToolsProtocol
 except ImportError:  # httptools not installed: Uvicorn's pure-Python parser
-    GuardedProtocol = GuardedH11Protocol
+    GuardedProtocol = guarded_h11()
 
 
 def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:

@@ -49,6 +49,7 @@ def serve(host: str, port: int, workers: int, log_level: str, grace: float) -> i
     # Workers inherit the environment: the app reads its listen address (for the DNS-rebinding
     # guard) from OLLAMA_HOST, and metrics are shared through a multiprocess directory.
     os.environ["OLLAMA_HOST"] = format_address(host, port)
+    os.environ["OLLAMA_PROXY_WORKERS"] = str(workers)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ollama-openai-proxy-metrics-")
     uvicorn.run(

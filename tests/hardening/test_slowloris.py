@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from ollama_openai_proxy.app import create_app
-from ollama_openai_proxy.connections import ConnectionLimits, GuardedH11Protocol, guarded_protocol
+from ollama_openai_proxy.connections import ConnectionLimits, guarded_h11, guarded_protocol
 from tests.conftest import make_settings
 from tests.hardening.conftest import wait_until
 from tests.support.fake_backend import FakeBackend, free_port
@@ -68,7 +68,7 @@ def served(request: pytest.FixtureRequest, fake: FakeBackend) -> Iterator[Guarde
     protocol = (
         guarded_protocol(limits)
         if request.param == "httptools"
-        else type("H11WithLimits", (GuardedH11Protocol,), {"limits": limits})
+        else type("H11WithLimits", (guarded_h11(),), {"limits": limits})
     )
     server = GuardedServer(fake.url, protocol)
     yield server

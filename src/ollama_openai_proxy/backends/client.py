@@ -11,13 +11,12 @@ import logging
 import random
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import orjson
 
 from ollama_openai_proxy import __version__
-from ollama_openai_proxy.backends.limiter import SharedSlots
 from ollama_openai_proxy.config import BackendConfig
 from ollama_openai_proxy.translate.errors import (
     BackendRefusalError,
@@ -25,6 +24,9 @@ from ollama_openai_proxy.translate.errors import (
     backend_message,
     from_backend,
 )
+
+if TYPE_CHECKING:  # redis is imported only with OLLAMA_PROXY_REDIS_URL (app.share_limits)
+    from ollama_openai_proxy.backends.limiter import SharedSlots
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class _Open(BaseModel):
     # Fields this proxy has no use for (cache_control, citations, ...) are accepted, as Ollama does.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)  # built on first use: most proxies never see this dialect
 
 
 class TextBlock(_Open):

@@ -1,25 +1,26 @@
 """The database behind the store: URL resolution, an async SQLAlchemy engine, and Alembic migrations
-run once at start-up (serialised across processes, so several replicas may start at once)."""
+run once before first use (serialised across processes, so several replicas may start at once).
+SQLAlchemy and Alembic are imported only when a store is first opened: a proxy serving plain backend
+models never loads them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
-
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from typing import TYPE_CHECKING, Any
 
 from ollama_openai_proxy.translate.errors import ProxyError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,15 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def _sqlite_path(url: str) -> Path | None:
+    """The file of an ``sqlite:///file`` URL (``sqlite:////abs``, ``sqlite:///rel``); None in memory."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+")[0] != "sqlite":
+        return None
+    database = rest.partition("/")[2].partition("?")[0]
+    return Path(database) if database and database != ":memory:" else None
+
+
 class Database:
     """One engine per process; ``migrate`` brings the schema to the newest revision before first use.
 
@@ -57,9 +67,9 @@ class Database:
     """
 
     def __init__(self, url: str, *, busy_timeout: float = 10.0) -> None:
-        self.url = make_url(async_url(url))
-        self.dialect = self.url.get_backend_name()
-        self.path = Path(self.url.database) if self.dialect == "sqlite" and self.url.database else None
+        self.url = async_url(url)
+        self.dialect = self.url.partition("://")[0].split("+")[0]
+        self.path = _sqlite_path(self.url)
         self.busy_timeout = busy_timeout
         self._engine: AsyncEngine | None = None
         self._migrated = False
@@ -68,7 +78,9 @@ class Database:
     @property
     def display_url(self) -> str:
         """The URL without its password, for logs and errors."""
-        return self.url.render_as_string(hide_password=True)
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).render_as_string(hide_password=True)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -77,6 +89,9 @@ class Database:
         return self._engine
 
     def _create_engine(self) -> AsyncEngine:
+        from sqlalchemy import event
+        from sqlalchemy.ext.asyncio import create_async_engine
+
         if self.dialect != "sqlite":
             return create_async_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
         engine = create_async_engine(self.url, connect_args={"timeout": self.busy_timeout})
@@ -100,6 +115,8 @@ class Database:
         """Migrate on first use; a clear 500 when the database cannot be reached or created."""
         if self._migrated:
             return
+        from sqlalchemy.exc import SQLAlchemyError
+
         async with self._lock:
             if self._migrated:
                 return
@@ -125,17 +142,24 @@ class Database:
             finally:
                 os.close(fd)  # releases the lock
         else:
+            from sqlalchemy import text
+
             async with self.engine.connect() as conn:
                 # A transaction-scoped advisory lock: replicas starting together migrate one after another.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
                 await conn.run_sync(_upgrade)
                 await conn.commit()
         self._migrated = True
+        # SQLAlchemy and Alembic were imported just now, after start-up froze its objects (app.py):
+        # freeze theirs too, so the collector does not rescan them for every request.
+        gc.freeze()
         log.info("store ready at %s", self.display_url)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         await self.ensure_ready()
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             async with self.engine.connect() as conn:
                 yield conn
@@ -146,6 +170,8 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction: committed when the block ends, rolled back when it raises."""
         await self.ensure_ready()
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             async with self.engine.begin() as conn:
                 if self.dialect == "sqlite":
@@ -166,12 +192,16 @@ def _reason(exc: BaseException) -> str:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     return config
 
 
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")

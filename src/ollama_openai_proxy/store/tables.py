@@ -22,6 +22,3 @@ loaded_models = Table(
     Column("expires_at", Float, nullable=False),  # epoch seconds; FOREVER for a negative keep_alive
     Column("updated_at", Float, nullable=False),
 )
-
-# A negative keep_alive keeps a model loaded "forever": stored as a far-future time (year 9999).
-FOREVER = 253402300799.0

@@ -43,7 +43,7 @@ def normalize_name(name: str) -> str:
 class ModelMessage(BaseModel):
     """One Modelfile MESSAGE: a turn replayed before the conversation."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     role: Literal["system", "user", "assistant"]
     content: str = ""
@@ -70,7 +70,7 @@ class VirtualModel(BaseModel):
     from stored JSON) runs the same checks and raises pydantic's ValidationError.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     base: str

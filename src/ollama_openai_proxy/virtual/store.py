@@ -6,18 +6,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ollama_openai_proxy.store.database import Database
-from ollama_openai_proxy.store.tables import virtual_models
 from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.virtual.errors import ModelNotFoundError, ReadOnlyModelError, VirtualModelError
 from ollama_openai_proxy.virtual.spec import VirtualModel, normalize_name
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,8 @@ class MemoryStore(VirtualStore):
 
 class SQLStore(VirtualStore):
     """Models created through the API, in the shared database (SQLite or PostgreSQL): every process
-    and replica reads the same rows, and ``copy`` runs in one write transaction."""
+    and replica reads the same rows, and ``copy`` runs in one write transaction. SQLAlchemy is
+    imported on first use (store/database.py)."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -110,6 +110,10 @@ class SQLStore(VirtualStore):
             return await self._get(db, name)
 
     async def _get(self, db: AsyncConnection, name: str) -> VirtualModel | None:
+        from sqlalchemy import select
+
+        from ollama_openai_proxy.store.tables import virtual_models
+
         query = select(virtual_models.c.name, virtual_models.c.data).where(
             virtual_models.c.key == names.canonical(name)
         )
@@ -119,6 +123,10 @@ class SQLStore(VirtualStore):
     async def list(self) -> list[VirtualModel]:
         if not self.database.exists():
             return []
+        from sqlalchemy import select
+
+        from ollama_openai_proxy.store.tables import virtual_models
+
         async with self.database.read() as db:
             query = select(virtual_models.c.name, virtual_models.c.data).order_by(virtual_models.c.key)
             rows = (await db.execute(query)).all()
@@ -128,6 +136,10 @@ class SQLStore(VirtualStore):
         """The canonical name of every stored model (cheap: no JSON is read or parsed)."""
         if not self.database.exists():
             return set()
+        from sqlalchemy import select
+
+        from ollama_openai_proxy.store.tables import virtual_models
+
         async with self.database.read() as db:
             return set((await db.execute(select(virtual_models.c.key))).scalars())
 
@@ -136,6 +148,11 @@ class SQLStore(VirtualStore):
             await self._write(db, model)
 
     async def _write(self, db: AsyncConnection, model: VirtualModel) -> None:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        from ollama_openai_proxy.store.tables import virtual_models
+
         insert = pg_insert if self.database.dialect == "postgresql" else sqlite_insert
         values = {
             "key": model.key,
@@ -154,6 +171,10 @@ class SQLStore(VirtualStore):
     async def delete(self, name: str) -> bool:
         if not self.database.exists():
             return False
+        from sqlalchemy import delete
+
+        from ollama_openai_proxy.store.tables import virtual_models
+
         async with self.database.write() as db:
             result = await db.execute(
                 delete(virtual_models).where(virtual_models.c.key == names.canonical(name))

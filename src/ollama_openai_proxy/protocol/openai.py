@@ -37,7 +37,8 @@ def check_input(value: Any, field: str, allow_empty: bool) -> Any:
 
 
 class _Relayed(BaseModel):
-    model_config = ConfigDict(extra="allow")  # unknown fields are the backend's to judge
+    # Unknown fields are the backend's to judge; the schema is built on first use (start-up time).
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     model: StrictStr | None = None  # a missing one is the relay's own 400 (Ollama's wording)
     stream: StrictBool | None = None
@@ -57,7 +58,7 @@ class _Sampled(_Relayed):
 
 
 class ChatMessageIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     role: StrictStr
     content: StrictStr | list[dict[str, Any]] | None = None

@@ -143,6 +143,8 @@ class BackendStream:
             raise ProxyError(504, f"backend {backend.name} sent nothing for {idle:g}s") from None
         except aiohttp.ClientError as exc:
             raise ProxyError(502, f"backend {backend.name} {broken(exc, 'stream')}") from None
+        finally:
+            self._timer = None  # a finished timer cannot be rescheduled by a later drain
 
     async def read_all(self) -> bytes:
         """The whole remaining body, at most the backend's ``max_response_bytes`` (else a 502)."""
@@ -161,6 +163,7 @@ class BackendStream:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            _OPEN_STREAMS.discard(self)
             self.response.close()
             self._backend.release()
 

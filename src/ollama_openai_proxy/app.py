@@ -18,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from ollama_openai_proxy import redaction
 from ollama_openai_proxy.backends.catalog import Catalog
 from ollama_openai_proxy.backends.client import BackendClient, close_all
-from ollama_openai_proxy.config import Settings, load_settings
+from ollama_openai_proxy.config import Settings, default_state_dir, load_settings
 from ollama_openai_proxy.middleware.auth import AuthMiddleware, is_loopback
 from ollama_openai_proxy.middleware.context import ContextMiddleware
 from ollama_openai_proxy.middleware.errors import ErrorMiddleware, router_error
@@ -31,7 +31,7 @@ from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.store.database import DB_NAME, Database, sqlite_url
 from ollama_openai_proxy.store.loaded import LoadedModels
 from ollama_openai_proxy.translate.errors import ProxyError
-from ollama_openai_proxy.virtual.registry import VirtualModels, default_state_dir
+from ollama_openai_proxy.virtual.registry import VirtualModels
 from ollama_openai_proxy.virtual.spec import from_create_request
 from ollama_openai_proxy.virtual.store import SQLStore
 

@@ -229,6 +229,15 @@ def _port(text: str, whole: str) -> int:
     return int(text)
 
 
+def default_state_dir(config: Path | None) -> Path:
+    """Where the store lives without OLLAMA_PROXY_STATE_DIR: beside the configuration file, else
+    ``$XDG_DATA_HOME/ollama-openai-proxy`` (``~/.local/share/ollama-openai-proxy``)."""
+    if config is not None:
+        return config.resolve().parent
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "ollama-openai-proxy"
+
+
 class Settings(BaseSettings):
     """Everything the proxy reads from its environment."""
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from ollama_openai_proxy.translate import names
 from ollama_openai_proxy.translate.errors import ProxyError
@@ -22,13 +20,6 @@ log = logging.getLogger(__name__)
 # How stale this process's list of stored names may be. It is consulted only for a name a backend
 # also serves (a virtual model "shadowing" it): every other name is read from the store each time.
 SHADOW_RECHECK_SECONDS = 2.0
-
-
-def default_state_dir(config: Path | None) -> Path:
-    if config is not None:
-        return config.resolve().parent
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "ollama-openai-proxy"
 
 
 class VirtualModels:

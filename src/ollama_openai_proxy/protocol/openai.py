@@ -17,7 +17,7 @@ def _is_tokens(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
 
 
-def check_input(value: Any, field: str, allow_empty: bool) -> Any:
+def check_input(value: Any, field: str) -> Any:
     """A string, a list of strings, a list of token ids or a list of lists of token ids, as OpenAI
     takes for ``input`` and ``prompt``; anything else a ValueError naming the field."""
     shapes = "a string, a list of strings, a list of token ids or a list of lists of token ids"
@@ -26,8 +26,6 @@ def check_input(value: Any, field: str, allow_empty: bool) -> Any:
     if not isinstance(value, list):
         raise ValueError(f"invalid {field}: expected {shapes}")
     if not value:
-        if allow_empty:
-            return value
         raise ValueError(f"invalid {field}: the list is empty")
     if all(isinstance(v, str) for v in value) or _is_tokens(value):
         return value
@@ -93,7 +91,7 @@ class CompletionsIn(_Sampled):
     @field_validator("prompt")
     @classmethod
     def _prompt(cls, value: Any) -> Any:
-        return None if value is None else check_input(value, "prompt", allow_empty=False)
+        return None if value is None else check_input(value, "prompt")
 
 
 class EmbeddingsIn(_Relayed):
@@ -104,7 +102,7 @@ class EmbeddingsIn(_Relayed):
     @field_validator("input")
     @classmethod
     def _input(cls, value: Any) -> Any:
-        return check_input(value, "input", allow_empty=False)
+        return check_input(value, "input")
 
 
 RELAYED: dict[str, type[_Relayed]] = {

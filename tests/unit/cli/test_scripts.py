@@ -197,6 +197,7 @@ def test_a_bad_argument_fails_before_the_demo_backend_is_touched(repo: Path) -> 
         (["--log-level", "loud"], 2, "--log-level"),
         (["--host", "10.255.255.1"], 1, "not an address of this machine"),
         (["check", "--port", "3"], 2, "--port"),
+        (["--config", "/nonexistent/x.yaml"], 2, "x.yaml"),  # a named config: no demo at all
     ],
 )
 def test_the_real_cli_checks_its_arguments_before_the_demo(

@@ -11,6 +11,7 @@ from ollama_openai_proxy import OLLAMA_COMPAT_VERSION, __version__
 from ollama_openai_proxy.config import ConfigError, load_settings
 
 PROG = "ollama-openai-proxy"
+EXIT_OK = 0
 EXIT_FAILURE = 1  # the command ran and failed: a backend down, the port taken
 EXIT_USAGE = 2  # the command line, the environment or the configuration file is wrong
 LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
@@ -46,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", default=argparse.SUPPRESS, help="YAML configuration file (default: OLLAMA_PROXY_CONFIG)"
     )
     common.add_argument("--log-level", choices=LOG_LEVELS, default=argparse.SUPPRESS, help="log verbosity")
+    common.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="check the arguments, the configuration and (serve) the listen address, then exit "
+        "without serving or reaching a backend",
+    )
     listen = _Parser(add_help=False)
     listen.add_argument(
         "--host",
@@ -125,6 +133,9 @@ def _run(args: argparse.Namespace) -> int:
     if hasattr(args, "config"):
         os.environ["OLLAMA_PROXY_CONFIG"] = args.config  # workers read the settings again
     settings = load_settings()
+    dry_run = getattr(args, "dry_run", False)
+    if dry_run and command != "serve":
+        return EXIT_OK
     if command in ("check", "doctor", "models"):
         from ollama_openai_proxy import doctor
 
@@ -140,4 +151,6 @@ def _run(args: argparse.Namespace) -> int:
     except ListenError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    if dry_run:
+        return EXIT_OK
     return serve(host, port, getattr(args, "workers", 1), settings.log_level, settings.shutdown_grace)

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ollama_openai_proxy.backends.client import begin_drain, end_drain
+from ollama_openai_proxy.middleware.base import HTTPMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +89,11 @@ class Drain:
 DRAIN = Drain()
 
 
-class DrainMiddleware:
+class DrainMiddleware(HTTPMiddleware):
     """Counts requests in flight and, once draining, adds ``Connection: close`` to every response so
     no client reuses a connection this process is about to close."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         DRAIN.in_flight += 1
         try:
             await self.app(scope, receive, _closing(send) if DRAIN.draining else send)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,6 +46,29 @@ def start_proxy() -> Iterator[Callable[..., ServedProxy]]:
 def generic_proxy(backend: FakeBackend, start_proxy: Callable[..., ServedProxy]) -> ServedProxy:
     """The same scripted backend behind the "generic" profile (no llama.cpp specifics)."""
     return start_proxy(backend.url, backend_profile="generic")
+
+
+def create_virtual(proxy_url: str, **spec: Any) -> None:
+    """``POST /api/create`` of a virtual model (``spec``: model, from, system, parameters, ...)."""
+    created = httpx.post(f"{proxy_url}/api/create", json={"stream": False, **spec})
+    assert created.status_code == 200, created.text
+
+
+def pirate_proxy(
+    start_proxy: Callable[..., ServedProxy], backend_url: str, state_dir: Path, parameters: dict[str, Any]
+) -> ServedProxy:
+    """A llama.cpp-profile proxy of its own serving "pirate": test-model with a pirate's SYSTEM and
+    ``parameters``."""
+    served = start_proxy(backend_url, backend_profile="llamacpp", state_dir=str(state_dir))
+    pirate = {"model": "pirate", "from": "test-model", "system": "You are a pirate."}
+    create_virtual(served.url, **pirate, parameters=parameters)
+    return served
+
+
+def weather_tool_sent(parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    """The get_weather tool as the backend receives it, whichever dialect declared it."""
+    function = {"name": "get_weather", "description": "Weather now", "parameters": parameters}
+    return [{"type": "function", "function": function}]
 
 
 def ndjson(response: httpx.Response) -> list[dict[str, Any]]:

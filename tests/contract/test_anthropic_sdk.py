@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import ServedProxy
+from tests.contract.conftest import pirate_proxy, weather_tool_sent
 from tests.support.agent_script import answer, answer_every_chat, function_call
 from tests.support.fake_backend import FakeBackend, Reply, chat_completion
 
@@ -94,16 +95,7 @@ def test_tool_use_round_trip(sdk: anthropic.Anthropic, fake: FakeBackend) -> Non
     ]
     assert first.stop_reason == "tool_use"
     sent = fake.last("chat/completions").body
-    assert sent["tools"] == [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "Weather now",
-                "parameters": WEATHER["input_schema"],
-            },
-        }
-    ]
+    assert sent["tools"] == weather_tool_sent(WEATHER["input_schema"])
 
     answer_every_chat(fake, "Paris 18C, Rome 21C.")
     second = sdk.messages.create(
@@ -204,18 +196,7 @@ def test_error_after_the_stream_started(sdk: anthropic.Anthropic, fake: FakeBack
 def test_virtual_model_system_and_parameters(
     fake: FakeBackend, start_proxy: Callable[..., ServedProxy], tmp_path: Path
 ) -> None:
-    served = start_proxy(fake.url, backend_profile="llamacpp", state_dir=str(tmp_path))
-    created = httpx.post(
-        f"{served.url}/api/create",
-        json={
-            "model": "pirate",
-            "from": "test-model",
-            "system": "You are a pirate.",
-            "parameters": {"temperature": 0.3},
-            "stream": False,
-        },
-    )
-    assert created.status_code == 200, created.text
+    served = pirate_proxy(start_proxy, fake.url, tmp_path, {"temperature": 0.3})
     answer_every_chat(fake, "Arr.")
     sdk = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
     message = sdk.messages.create(

@@ -83,6 +83,74 @@ def test_generate_without_model(http: httpx.Client) -> None:
     assert (r.status_code, r.json()) == (404, {"error": "model '' not found"})
 
 
+# Ollama's own answers (server/routes.go, create.go) when the model is missing or unknown, per route.
+MODEL_ERRORS = [
+    ("POST", "/api/chat", {"messages": USER}, 400, "model is required"),
+    ("POST", "/api/generate", {"prompt": "x"}, 404, "model '' not found"),
+    ("POST", "/api/embed", {"input": "x"}, 404, "model '' not found"),
+    ("POST", "/api/embeddings", {"prompt": "x"}, 400, "model is required"),
+    ("POST", "/api/show", {}, 400, "model is required"),
+    ("POST", "/api/show", {"model": "", "name": ""}, 400, "model is required"),
+    ("POST", "/api/pull", {}, 400, "invalid model name"),
+    ("POST", "/api/push", {}, 400, "model is required"),
+    ("POST", "/api/create", {"from": "test-model"}, 400, "invalid model name"),
+    ("DELETE", "/api/delete", {}, 400, 'name "" is invalid'),
+    ("POST", "/api/copy", {"destination": "x"}, 400, 'source "" is invalid'),
+    ("POST", "/api/copy", {"source": "test-model"}, 400, 'destination "" is invalid'),
+    ("POST", "/api/chat", {"model": "ghost", "messages": USER}, 404, "model 'ghost' not found"),
+    (
+        "POST",
+        "/api/chat",
+        {"model": "ghost", "messages": USER, "stream": False},
+        404,
+        "model 'ghost' not found",
+    ),
+    ("POST", "/api/generate", {"model": "ghost", "prompt": "x"}, 404, "model 'ghost' not found"),
+    ("POST", "/api/generate", {"model": "Ghost:7b", "prompt": "x"}, 404, "model 'Ghost:7b' not found"),
+    (
+        "POST",
+        "/api/embed",
+        {"model": "ghost", "input": "x"},
+        404,
+        'model "ghost" not found, try pulling it first',
+    ),
+    (
+        "POST",
+        "/api/embeddings",
+        {"model": "ghost", "prompt": "x"},
+        404,
+        'model "ghost" not found, try pulling it first',
+    ),
+    ("POST", "/api/show", {"model": "ghost"}, 404, "model 'ghost:latest' not found"),
+    ("POST", "/api/show", {"name": "ghost:1b"}, 404, "model 'ghost:1b' not found"),
+    ("DELETE", "/api/delete", {"model": "ghost"}, 404, "model 'ghost' not found"),
+    ("DELETE", "/api/delete", {"name": "ghost:1b"}, 404, "model 'ghost:1b' not found"),
+    ("POST", "/api/copy", {"source": "ghost", "destination": "y"}, 404, 'model "ghost" not found'),
+    (
+        "POST",
+        "/api/pull",
+        {"model": "ghost", "stream": False},
+        500,
+        "pull model manifest: file does not exist",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "error"), MODEL_ERRORS)
+def test_missing_and_unknown_model_answer_as_ollama(
+    http: httpx.Client,
+    fake: FakeBackend,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    status: int,
+    error: str,
+) -> None:
+    r = http.request(method, path, json=body)
+    assert (r.status_code, r.json()) == (status, {"error": error})
+    assert not [r for r in fake.requests if r.path.endswith(("completions", "embeddings"))]
+
+
 def test_unknown_model_wording(client: ollama.Client, fake: FakeBackend) -> None:
     with pytest.raises(ollama.ResponseError) as info:
         client.chat(model="llama3.2", messages=USER)
@@ -119,11 +187,56 @@ def test_wrong_method_and_unknown_path(http: httpx.Client) -> None:
     ):
         r = http.request(method, path)
         assert r.status_code == 405, (method, path)
-        assert "405 method not allowed" in r.text
-    for path in ("/api/nothing", "/v2/chat", "/api"):
+        assert r.text == "405 method not allowed"  # gin's text, as Ollama answers
+        assert r.headers["content-type"].startswith("text/plain")
+        assert r.headers["allow"], (method, path)
+        assert method not in r.headers["allow"].split(", ")
+    for path in ("/api/nothing", "/v2/chat", "/api", "/v1"):
         r = http.get(path)
         assert r.status_code == 404, path
-        assert "404 page not found" in r.text
+        assert r.text == "404 page not found"
+        assert r.headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("GET", "/v1/chat/completions", 405, "POST"),
+        ("DELETE", "/v1/embeddings", 405, "POST"),
+        ("POST", "/v1/models", 405, "GET, HEAD"),
+        ("PUT", "/v1/responses", 405, "POST"),
+        ("GET", "/v1/nothing", 404, None),
+        ("POST", "/v1/chat/completion", 404, None),
+        ("GET", "/v1/", 404, None),
+    ],
+)
+def test_router_errors_on_v1_are_openai_envelopes(
+    http: httpx.Client, method: str, path: str, status: int, allow: str | None
+) -> None:
+    r = http.request(method, path)
+    assert r.status_code == status
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.headers.get("allow") == allow
+    error = r.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == ("not_found_error" if status == 404 else "api_error")
+    assert path in error["message"] and method in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/v1/messages", 405), ("PUT", "/v1/messages", 405), ("POST", "/v1/messages/count_tokens", 404)],
+)
+def test_router_errors_on_messages_are_anthropic_errors(
+    http: httpx.Client, method: str, path: str, status: int
+) -> None:
+    r = http.request(method, path)
+    assert r.status_code == status
+    body = r.json()
+    assert body["type"] == "error"
+    assert body["error"]["type"] == ("not_found_error" if status == 404 else "api_error")
+    assert path in body["error"]["message"]
+    assert r.headers.get("allow") == ("POST" if status == 405 else None)
 
 
 def test_unexpected_query_and_auth_headers_ignored(http: httpx.Client) -> None:

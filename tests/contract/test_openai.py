@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from tests.contract.test_meta import ODD_ID, ODD_NAME
 from tests.support.fake_backend import FakeBackend, Reply, chat_completion, text_stream
@@ -136,3 +137,76 @@ def test_backend_error_passed_through(http: httpx.Client, fake: FakeBackend) -> 
     )
     assert r.status_code == 400
     assert r.json() == err
+
+
+MSG = [{"role": "user", "content": "x"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "says"),
+    [
+        ("/v1/embeddings", {"model": "text-embedding-small", "input": 5}, "invalid input"),
+        ("/v1/embeddings", {"model": "text-embedding-small", "input": [{}]}, "invalid input"),
+        ("/v1/embeddings", {"model": "text-embedding-small", "input": None}, "invalid input"),
+        ("/v1/embeddings", {"model": "text-embedding-small", "input": []}, "invalid input"),
+        ("/v1/embeddings", {"model": "text-embedding-small", "input": [[1, 2], "a"]}, "invalid input"),
+        ("/v1/embeddings", {"model": "text-embedding-small", "input": [True]}, "invalid input"),
+        ("/v1/embeddings", {"model": "text-embedding-small"}, "input is required"),
+        ("/v1/embeddings", {"model": 5, "input": "x"}, "model"),
+        ("/v1/chat/completions", {"model": "test-model"}, "messages is required"),
+        ("/v1/chat/completions", {"model": "test-model", "messages": []}, "messages"),
+        ("/v1/chat/completions", {"model": "test-model", "messages": "hi"}, "messages"),
+        ("/v1/chat/completions", {"model": "test-model", "messages": [{"content": "x"}]}, "messages.0.role"),
+        ("/v1/chat/completions", {"model": "test-model", "messages": [5]}, "messages.0"),
+        (
+            "/v1/chat/completions",
+            {"model": "test-model", "messages": [{"role": "user", "content": 7}]},
+            "messages.0.content",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "test-model", "messages": [{"role": "user", "content": [{"text": "x"}]}]},
+            '"type"',
+        ),
+        ("/v1/chat/completions", {"model": "test-model", "messages": MSG, "stream": "yes"}, "stream"),
+        ("/v1/chat/completions", {"model": ["test-model"], "messages": MSG}, "model"),
+        (
+            "/v1/chat/completions",
+            {"model": "test-model", "messages": MSG, "temperature": "hot"},
+            "temperature",
+        ),
+        ("/v1/chat/completions", {"model": "test-model", "messages": MSG, "stop": [1]}, "stop"),
+        ("/v1/chat/completions", {"model": "test-model", "messages": MSG, "tools": {}}, "tools"),
+        ("/v1/completions", {"model": "test-model", "prompt": {"a": 1}}, "invalid prompt"),
+        ("/v1/completions", {"model": "test-model", "prompt": "x", "max_tokens": 1.5}, "max_tokens"),
+        ("/v1/completions", {"model": "test-model", "prompt": "x", "stream": 1}, "stream"),
+    ],
+)
+def test_malformed_relayed_requests_are_400_before_any_backend(
+    http: httpx.Client, fake: FakeBackend, path: str, body: dict[str, Any], says: str
+) -> None:
+    message = _envelope(http.post(path, json=body), 400, "invalid_request_error")
+    assert says in message
+    assert not [r for r in fake.requests if r.path.endswith(("completions", "embeddings"))]
+
+
+@pytest.mark.parametrize("value", ["one", ["a", "b"], [1, 2, 3], [[1, 2], [3]], ""])
+def test_every_openai_input_shape_is_relayed(http: httpx.Client, fake: FakeBackend, value: Any) -> None:
+    body = {"model": "text-embedding-small", "input": value, "x_vendor": {"keep": [1]}, "dimensions": 2}
+    r = http.post("/v1/embeddings", json=body)
+    assert r.status_code == 200, r.text
+    assert fake.last("embeddings").body == {**body, "model": "text-embedding-small"}
+
+
+def test_unknown_fields_pass_through_untouched(http: httpx.Client, fake: FakeBackend) -> None:
+    body = {
+        "model": "test-model",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}], "x_meta": 1}],
+        "temperature": 1,
+        "cache_prompt": True,
+        "chat_template_kwargs": {"enable_thinking": False},
+        "stop": "END",
+    }
+    r = http.post("/v1/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    assert fake.last("chat/completions").body == body

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from tests.conftest import ServedProxy
+from tests.contract.conftest import pirate_proxy, weather_tool_sent
 from tests.support.agent_script import answer, answer_every_chat, function_call
 from tests.support.fake_backend import FakeBackend, Reply
 
@@ -84,16 +85,7 @@ def test_function_call_round_trip(sdk: openai.OpenAI, fake: FakeBackend) -> None
         ("call_r", "get_weather", '{"city":"Rome"}'),
     ]
     sent = fake.last("chat/completions").body
-    assert sent["tools"] == [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "Weather now",
-                "parameters": WEATHER["parameters"],
-            },
-        }
-    ]
+    assert sent["tools"] == weather_tool_sent(WEATHER["parameters"])
 
     answer_every_chat(fake, "Paris 18C, Rome 21C.")
     second = sdk.responses.create(
@@ -166,18 +158,7 @@ def test_error_after_the_stream_started(sdk: openai.OpenAI, fake: FakeBackend) -
 def test_virtual_model_system_and_parameters(
     fake: FakeBackend, start_proxy: Callable[..., ServedProxy], tmp_path: Path
 ) -> None:
-    served = start_proxy(fake.url, backend_profile="llamacpp", state_dir=str(tmp_path))
-    created = httpx.post(
-        f"{served.url}/api/create",
-        json={
-            "model": "pirate",
-            "from": "test-model",
-            "system": "You are a pirate.",
-            "parameters": {"num_predict": 33},
-            "stream": False,
-        },
-    )
-    assert created.status_code == 200, created.text
+    served = pirate_proxy(start_proxy, fake.url, tmp_path, {"num_predict": 33})
     answer_every_chat(fake, "Arr.")
     sdk = openai.OpenAI(base_url=f"{served.url}/v1", api_key="unused", max_retries=0)
     response = sdk.responses.create(model="pirate", input="Who are you?")

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import ServedProxy
+from tests.contract.conftest import create_virtual
 from tests.support.fake_backend import FakeBackend
 
 USER = [{"role": "user", "content": "hello"}]
@@ -164,17 +165,14 @@ def test_virtual_model_on_openai_chat_completions(
 ) -> None:
     """/v1/chat/completions honours SYSTEM, MESSAGE and PARAMETER as /api/chat does, and names the
     virtual model in its answer."""
-    created = httpx.post(
-        f"{vproxy.url}/api/create",
-        json={
-            "model": "pirate",
-            "from": "test-model",
-            "system": "You are a pirate.",
-            "parameters": {"temperature": 0.3, "num_predict": 40},
-            "messages": [{"role": "user", "content": "Ahoy?"}, {"role": "assistant", "content": "Ahoy!"}],
-        },
+    create_virtual(
+        vproxy.url,
+        model="pirate",
+        system="You are a pirate.",
+        parameters={"temperature": 0.3, "num_predict": 40},
+        messages=[{"role": "user", "content": "Ahoy?"}, {"role": "assistant", "content": "Ahoy!"}],
+        **{"from": "test-model"},
     )
-    assert created.status_code == 200, created.text
     body = {"model": "pirate", "messages": USER, "stream": stream, "temperature": 0.9}
     r = httpx.post(f"{vproxy.url}/v1/chat/completions", json=body, timeout=20)
     assert r.status_code == 200, r.text

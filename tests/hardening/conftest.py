@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +18,8 @@ import yaml
 
 from tests.conftest import ServedProxy, make_settings
 from tests.support.fake_backend import FakeBackend, free_port
+from tests.support.processes import proxy_command, stop_process, wait_answering
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
 TRACEBACK_MARKERS = ("Traceback", 'File "', "site-packages", '.py", line')
 MODELS = [{"id": "test-model", "object": "model", "owned_by": "test", "created": 1700000000}]
 
@@ -106,12 +104,17 @@ def new_backend() -> Iterator[Callable[..., FakeBackend]]:
         fake.stop()
 
 
+def backend_serving(models: list[dict[str, Any]]) -> Iterator[FakeBackend]:
+    """A scripted backend listing ``models``, for a fixture to yield from (stopped after it)."""
+    fake = FakeBackend(models=list(models)).start()
+    yield fake
+    fake.stop()
+
+
 @pytest.fixture(scope="module")
 def module_backend() -> Iterator[FakeBackend]:
     """One scripted backend for a whole test module."""
-    fake = FakeBackend(models=list(MODELS)).start()
-    yield fake
-    fake.stop()
+    yield from backend_serving(MODELS)
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +170,7 @@ class ProxyProcess:
         full_env.update(env)
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "ollama_openai_proxy", "--port", str(self.port), *args],
+            proxy_command(self.port, *args),
             env=full_env,
             cwd=log_path.parent,  # no stray .env file
             stdout=self._log,
@@ -175,17 +178,8 @@ class ProxyProcess:
         )
 
     def wait_ready(self, timeout: float = 20.0) -> ProxyProcess:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"proxy exited ({self.proc.returncode}): {self.log()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"proxy did not start: {self.log()}")
+        wait_answering(self.proc, f"{self.url}/health", self.log, "proxy", timeout)
+        return self
 
     def log(self) -> str:
         self._log.flush()
@@ -207,13 +201,7 @@ class ProxyProcess:
             self.proc.send_signal(signal.SIGTERM)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 15)
         self._log.close()
 
 

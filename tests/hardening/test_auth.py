@@ -16,7 +16,7 @@ import pytest
 from ollama_openai_proxy.app import create_app
 from ollama_openai_proxy.middleware.auth import PUBLIC_PATHS
 from tests.conftest import ServedProxy, make_settings
-from tests.hardening.conftest import assert_ollama_error, backend_entry
+from tests.hardening.conftest import assert_ollama_error, backend_entry, backend_serving
 from tests.support.fake_backend import FakeBackend
 
 KEY = "proxy-key-0123456789"
@@ -70,9 +70,7 @@ def test_routes_are_enumerated() -> None:
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeBackend]:
-    backend = FakeBackend(models=MODELS).start()
-    yield backend
-    backend.stop()
+    yield from backend_serving(MODELS)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.hardening.conftest import PYTHON, ProxyProcess
+from tests.hardening.conftest import ProxyProcess
 from tests.support.fake_backend import FakeBackend, Reply, embeddings
+from tests.support.processes import PYTHON
 
 BIG: dict[str, Callable[[], tuple[str, dict[str, Any]]]] = {
     "280k one-word messages": lambda: (

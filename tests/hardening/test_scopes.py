@@ -14,7 +14,7 @@ import pytest
 
 from ollama_openai_proxy.config import ConfigError, load_settings
 from tests.conftest import ServedProxy, make_settings
-from tests.hardening.conftest import assert_ollama_error, backend_entry
+from tests.hardening.conftest import assert_ollama_error, backend_entry, backend_serving
 from tests.support.fake_backend import FakeBackend
 
 ADMIN, READER, LIMITED = "admin-key-0123456789", "reader-key-0123456789", "limited-key-0123456789"
@@ -27,9 +27,7 @@ CHAT = [{"role": "user", "content": "hi"}]
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeBackend]:
-    backend = FakeBackend(models=MODELS).start()
-    yield backend
-    backend.stop()
+    yield from backend_serving(MODELS)
 
 
 @pytest.fixture(scope="module")

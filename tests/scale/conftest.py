@@ -7,22 +7,18 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from tests.support.fake_backend import FakeBackend, free_port
+from tests.support.processes import proxy_command, wait_answering
 from tests.support.services import Nginx, Postgres, Redis, ensure_installed
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
 MAX_CONCURRENCY = 2
 
 
@@ -48,7 +44,7 @@ class Replica:
         self.starts += 1
         log = (self.folder / f"{self.name}-{self.starts}.log").open("wb")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "ollama_openai_proxy", "--host", "127.0.0.1", "--port", str(self.port)],
+            proxy_command(self.port, "--host", "127.0.0.1"),
             env=self.env,
             cwd=self.folder,
             stdout=log,
@@ -58,18 +54,9 @@ class Replica:
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> Replica:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}): {self.log()}")
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} never became ready: {self.log()}")
+        assert self.proc is not None
+        wait_answering(self.proc, f"{self.url}/ready", self.log, self.name, timeout)
+        return self
 
     def terminate(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

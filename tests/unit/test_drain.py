@@ -138,3 +138,22 @@ async def test_a_drain_skips_streams_already_read_to_the_end() -> None:
     finished.close()
     broken_off.close()
     reading.close()
+
+
+async def test_a_drain_skips_streams_whose_reading_has_ended() -> None:
+    """A stream read to its end (or broken) keeps no timer a later drain would try to move."""
+    from unittest.mock import AsyncMock, MagicMock
+
+    from ollama_openai_proxy.backends.client import BackendStream, begin_drain, end_drain
+
+    backend = MagicMock()
+    backend.config.timeouts.idle = 5.0
+    response = MagicMock()
+    response.content.readany = AsyncMock(side_effect=[b"data", b""])
+    stream = BackendStream(response, backend, None)
+    assert [c async for c in stream.chunks()] == [b"data"]
+    try:
+        begin_drain(1.0)  # the stream is still open (never closed): it must not fail the drain
+    finally:
+        end_drain()
+    stream.close()

@@ -145,9 +145,9 @@ class BackendStream:
                 raise ProxyError(504, f"backend {backend.name} exceeded the total timeout") from None
             raise ProxyError(504, f"backend {backend.name} sent nothing for {idle:g}s") from None
         except aiohttp.ClientError as exc:
-            raise ProxyError(
-                502, f"backend {backend.name} broke the stream: {exc or type(exc).__name__}"
-            ) from None
+            raise ProxyError(502, f"backend {backend.name} {broken(exc, 'stream')}") from None
+        finally:
+            self._timer = None  # a finished timer cannot be rescheduled by a later drain
 
     async def read_all(self) -> bytes:
         """The whole remaining body, at most the backend's ``max_response_bytes`` (else a 502)."""
@@ -167,6 +167,7 @@ class BackendStream:
         _OPEN_STREAMS.discard(self)
         if not self._closed:
             self._closed = True
+            _OPEN_STREAMS.discard(self)
             self.response.close()
             self._backend.release()
 
@@ -267,9 +268,7 @@ class BackendClient:
                 502, f"backend {self.name} is unreachable at {self.base_url}: {exc.os_error or exc}"
             ) from None
         except aiohttp.ClientError as exc:
-            raise RetryableBackendError(
-                502, f"backend {self.name} failed: {exc or type(exc).__name__}"
-            ) from None
+            raise RetryableBackendError(502, f"backend {self.name} {broken(exc, 'request')}") from None
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         idle = self.config.timeouts.idle
@@ -289,9 +288,7 @@ class BackendClient:
         except TimeoutError:
             raise RetryableBackendError(504, f"backend {self.name} stopped answering for {idle:g}s") from None
         except aiohttp.ClientError as exc:
-            raise RetryableBackendError(
-                502, f"backend {self.name} broke the connection: {exc or type(exc).__name__}"
-            ) from None
+            raise RetryableBackendError(502, f"backend {self.name} {broken(exc, 'answer')}") from None
         finally:
             response.release()
 
@@ -454,6 +451,35 @@ class BackendClient:
             return response
 
         return await self._open(attempt)
+
+
+def broken(exc: aiohttp.ClientError, what: str) -> str:
+    """What went wrong with the connection, in words a client's user can act on (``what`` is the
+    stream, answer or request it carried); aiohttp's own text and class names go to the log only."""
+    log.warning("backend %s failed: %r", what, exc)
+    # aiohttp names a reset under a cut-off body in its message only (not as the cause)
+    if _caused_by(exc, ConnectionResetError) or "ConnectionResetError" in str(exc):
+        return f"reset the connection during the {what}"
+    if isinstance(exc, aiohttp.ClientPayloadError):  # a short body or a broken chunked encoding
+        return f"closed the {what} early: it was cut off before its end"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"closed the connection before the {what} was complete"
+    if isinstance(exc, aiohttp.ClientOSError):
+        return f"reset the connection during the {what}"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"sent a {what} that is not valid HTTP"
+    return f"failed during the {what}: the connection broke"
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain of causes aiohttp keeps (bounded: a cycle is possible)
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def encode_payload(payload: Any) -> bytes:

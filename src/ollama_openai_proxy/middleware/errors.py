@@ -10,20 +10,21 @@ import logging
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from ollama_openai_proxy.backends.client import draining
+from ollama_openai_proxy.middleware.base import HTTPMiddleware
 from ollama_openai_proxy.observability import context_of
 from ollama_openai_proxy.redaction import redact
 from ollama_openai_proxy.translate.anthropic.errors import anthropic_error
-from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError, openai_error_body
+from ollama_openai_proxy.translate.errors import INTERNAL_ERROR, OpenAIError, ProxyError, openai_error_body
 
 log = logging.getLogger("ollama_openai_proxy")
 
 JSON_TYPE = "application/json; charset=utf-8"
 SHUTDOWN_MESSAGE = "the proxy is shutting down; retry the request"
-# Starlette's router texts, as Go's net/http words them (what Ollama answers).
+# gin's router texts (Ollama's router), sent as text/plain.
 _ROUTER_TEXT = {404: "404 page not found", 405: "405 method not allowed"}
 
 
@@ -56,27 +57,36 @@ def unexpected(scope: Scope, exc: Exception) -> ProxyError:
     the dialect's shape)."""
     path = str(scope.get("path", ""))
     log.exception("unhandled error on %s %s", scope.get("method"), path, exc_info=exc)
-    return ProxyError(500, f"internal proxy error ({type(exc).__name__})")
+    return ProxyError(500, INTERNAL_ERROR.format(request_id=context_of(scope).request_id))
 
 
 async def router_error(request: Request, exc: Exception) -> Response:
-    """The router's own 404/405 (Starlette's HTTPException), in Ollama's words."""
+    """The router's own 404/405 (Starlette's HTTPException) in the path's dialect: OpenAI's envelope
+    on /v1, Anthropic's on /v1/messages, elsewhere gin's plain text, as Ollama answers. A 405 names
+    the allowed methods in ``Allow`` (as gin does)."""
     assert isinstance(exc, HTTPException)
-    text = _ROUTER_TEXT.get(exc.status_code, str(exc.detail))
-    return error_response(ProxyError(exc.status_code, text), headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if "Allow" in headers:  # Starlette lists a route's methods in set order: a stable one instead
+        headers["Allow"] = ", ".join(sorted(headers["Allow"].split(", ")))
+    path = request.url.path
+    if not path.startswith("/v1/"):
+        text = _ROUTER_TEXT.get(exc.status_code, str(exc.detail))
+        return PlainTextResponse(text, status_code=exc.status_code, headers=headers)
+    if exc.status_code == 405:
+        allowed = headers.get("Allow", "")
+        message = f"method {request.method} is not allowed on {path}; use {allowed or 'another method'}"
+    elif exc.status_code == 404:
+        message = f"no such endpoint: {request.method} {path}"
+    else:
+        message = str(exc.detail)
+    return error_response(ProxyError(exc.status_code, message), request.scope, headers=headers)
 
 
-class ErrorMiddleware:
+class ErrorMiddleware(HTTPMiddleware):
     """The one place an exception from a route becomes an answer. After the answer has started
     there is nothing left to render: the error is recorded and the connection closed."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
         except asyncio.CancelledError:

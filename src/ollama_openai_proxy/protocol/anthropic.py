@@ -11,9 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class _Open(BaseModel):
     # Fields this proxy has no use for (cache_control, citations, ...) are accepted, as Ollama does.
-    model_config = ConfigDict(
-        extra="allow", defer_build=True
-    )  # built on first use: most proxies never see this dialect
+    # built on first use: most proxies never see this dialect
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class TextBlock(_Open):

@@ -10,9 +10,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(
-        extra="allow", defer_build=True
-    )  # built on first use: most proxies never see this dialect
+    # built on first use: most proxies never see this dialect
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class InputText(_Open):

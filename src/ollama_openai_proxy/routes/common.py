@@ -40,6 +40,8 @@ def validation_message(exc: ValidationError) -> str:
     loc = ".".join(str(p) for p in err["loc"])
     if err["type"] in ("value_error", "assertion_error") or not loc:
         return msg
+    if err["type"] == "missing":
+        return f"{loc} is required"
     return f"invalid value for {loc}: {msg}"
 
 
@@ -98,7 +100,11 @@ def validate(model: type[M], data: dict[str, object]) -> M:
 
 
 async def parse(request: Request, model: type[M]) -> M:
-    data = await read_json(request)
+    return await checked(request, model, await read_json(request))
+
+
+async def checked(request: Request, model: type[M], data: dict[str, Any]) -> M:
+    """``data`` validated as ``model`` (a large body in a worker thread)."""
     if context_of(request.scope).body_size > OFFLOAD_BYTES:
         return await asyncio.to_thread(validate, model, data)
     return validate(model, data)

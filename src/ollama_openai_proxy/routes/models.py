@@ -14,13 +14,15 @@ from ollama_openai_proxy.serving import models as serving
 from ollama_openai_proxy.translate.errors import ProxyError
 from ollama_openai_proxy.translate.response import line
 
+INVALID_NAME = "invalid model name"  # Ollama's errtypes.InvalidModelNameErrMsg
 _DIGEST = re.compile(r"^sha256[:-][0-9a-f]{64}$")
 
 
-async def _named(request: Request) -> NamedRequest:
+async def _named(request: Request, missing: str = "model is required") -> NamedRequest:
+    """The request naming one model; without a name, Ollama's ``missing`` message for the route."""
     req = await parse(request, NamedRequest)
     if not req.target:
-        raise ProxyError(400, "model is required")
+        raise ProxyError(400, missing)
     return req
 
 
@@ -49,7 +51,7 @@ async def ps(request: Request) -> Response:
 async def pull(request: Request) -> Response:
     """As Ollama: an unknown model is a 200 stream ending with an ``{"error"}`` line, or a 500 when
     not streamed (the failure happens after the pull began, not at the request)."""
-    req = await _named(request)
+    req = await _named(request, INVALID_NAME)
     try:
         steps = await serving.pull(*serving_args(request), req.target)
     except ProxyError as exc:
@@ -81,7 +83,7 @@ async def copy(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
-    req = await _named(request)
+    req = await _named(request, 'name "" is invalid')
     await serving.delete(*serving_args(request), req.target)
     return Response(status_code=200)
 

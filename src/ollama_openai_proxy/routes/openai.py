@@ -6,8 +6,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ollama_openai_proxy.protocol.openai import RELAYED
 from ollama_openai_proxy.routes import route
-from ollama_openai_proxy.routes.common import ignored_headers, json_response, read_json, serving_args
+from ollama_openai_proxy.routes.common import checked, ignored_headers, json_response, read_json, serving_args
 from ollama_openai_proxy.serving import openai as serving
 from ollama_openai_proxy.translate.errors import OpenAIError, ProxyError
 
@@ -26,7 +27,9 @@ async def get_model(request: Request) -> Response:
 
 async def _relay(request: Request, path: str) -> Response:
     try:
-        relayed = await serving.relay(*serving_args(request), path, await read_json(request))
+        payload = await read_json(request)
+        await checked(request, RELAYED[path], payload)  # the client's own dict is what is relayed
+        relayed = await serving.relay(*serving_args(request), path, payload)
     except ProxyError as exc:
         raise OpenAIError(exc.status, exc.message) from None
     return _relayed(relayed)

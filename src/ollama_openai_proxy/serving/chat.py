@@ -36,7 +36,7 @@ from ollama_openai_proxy.protocol.ollama import (
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve, with_fallback
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.translate import context, keepalive, names
-from ollama_openai_proxy.translate.errors import BackendRefusalError, ProxyError
+from ollama_openai_proxy.translate.errors import INTERNAL_ERROR, BackendRefusalError, ProxyError
 from ollama_openai_proxy.translate.rejections import refused_field, reshape
 from ollama_openai_proxy.translate.request import (
     BackendRequest,
@@ -358,11 +358,13 @@ async def _chunks(
         yield batch + closing
     except Exception as exc:
         if isinstance(exc, ProxyError):
-            log.warning("stream ended with an error: %s", exc.message)
+            log.warning(
+                "stream ended with an error: %s%s", exc.message, f" ({exc.detail})" if exc.detail else ""
+            )
             error = exc
         else:  # never end a stream silently, whatever went wrong
             log.exception("stream failed")
-            error = ProxyError(500, f"internal proxy error ({type(exc).__name__})")
+            error = ProxyError(500, INTERNAL_ERROR.format(request_id=ctx.request_id))
         ctx.error = error.message
         if batch:
             yield batch

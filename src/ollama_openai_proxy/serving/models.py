@@ -57,8 +57,9 @@ async def pull(state: ProxyState, ctx: RequestContext, name: str) -> Progress:
     """Models live on the backends: a pull succeeds for a model they serve, without downloading.
     The line with the digest says the whole layer is there (``completed`` = ``total``), as Ollama's
     lines for a layer already present do; progress bars then reach 100 %."""
-    message = f"pull model manifest: model '{name}' is not served by any configured backend"
-    info = (await resolve(state, ctx, name, not_found=ProxyError(404, message))).primary
+    # Ollama's words for a model its registry does not have
+    not_found = ProxyError(404, "pull model manifest: file does not exist")
+    info = (await resolve(state, ctx, name, not_found=not_found)).primary
     size = info.size or 1  # clients divide completed by total
     return [
         {"status": "pulling manifest"},
@@ -109,8 +110,9 @@ async def create(state: ProxyState, ctx: RequestContext, body: dict[str, object]
 
 async def copy(state: ProxyState, ctx: RequestContext, req: CopyRequest) -> None:
     """Copies a virtual model, or makes a new name for a backend model (a virtual model FROM it)."""
-    if not req.source or not req.destination:
-        raise ProxyError(400, "source and destination are required")
+    for role, value in (("source", req.source), ("destination", req.destination)):
+        if not value:
+            raise ProxyError(400, f'{role} "{value}" is invalid')
     virtual = _virtual(state)
     await resolve(state, ctx, req.source, not_found=ProxyError(404, f'model "{req.source}" not found'))
     _writable(ctx, virtual, req.destination)

@@ -17,6 +17,10 @@ class ProxyError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.detail: str | None = None  # internals for the log, never shown to the client
+
+
+INTERNAL_ERROR = "internal proxy error; the proxy's log has the details (request id {request_id})"
 
 
 class BackendRefusalError(ProxyError):

@@ -26,7 +26,18 @@ def backend_shape(what: str) -> Iterator[None]:
     except ProxyError:
         raise
     except SHAPE_ERRORS as exc:
-        raise malformed(what, f"{type(exc).__name__}: {exc}") from None
+        # The translator's own exception stays out of the message (the serving layer logs it).
+        error = malformed(what, _shape_fault(exc))
+        error.detail = repr(exc)
+        raise error from None
+
+
+def _shape_fault(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"field {exc} is missing"
+    if isinstance(exc, IndexError):
+        return "a list is shorter than expected"
+    return "a field has the wrong type"
 
 
 def check_completion(data: object) -> ChatCompletion:

@@ -154,9 +154,7 @@ def from_create_request(body: Mapping[str, object]) -> VirtualModel:
     if any(body.get(field) for field in _WEIGHT_FIELDS):
         raise VirtualModelError(WEIGHTS_ERROR)
     name = body.get("model") or body.get("name")
-    if not name:
-        raise VirtualModelError("model is required")
-    if not isinstance(name, str):
+    if not name or not isinstance(name, str):  # Ollama's words for both
         raise VirtualModelError("invalid model name")
 
     fields: CreateFields = {}

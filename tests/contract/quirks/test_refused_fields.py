@@ -177,9 +177,9 @@ def test_a_bad_value_is_the_clients_error_not_a_quirk(quirky: Callable[..., Quir
 
 def test_a_required_field_named_in_a_refusal_is_not_dropped(quirky: Callable[..., Quirky]) -> None:
     q = quirky("generic")
-    q.backend.handler = lambda rec: Reply(
-        400, json={"error": {"message": "'messages' is not supported", "param": "messages"}}
-    )
+    refusal = Reply(400, json={"error": {"message": "'messages' is not supported", "param": "messages"}})
+    # chat only: the model listing (fetched in the background, maybe later) must still answer
+    q.backend.handler = lambda rec: refusal if rec.path.endswith("chat/completions") else None
     with httpx.Client(base_url=q.proxy.url, timeout=30) as http:
         r = http.post("/api/chat", json={"model": "test-model", "messages": USER, "stream": False})
     assert r.status_code == 400

@@ -379,3 +379,19 @@ def test_models_with_a_backend_serving_nothing_prints_the_empty_table(cli: Cli, 
     outcome = cli("models")
     assert (outcome.code, outcome.err) == (0, "")
     assert outcome.out.split() == ["NAME", "BACKEND", "BACKEND", "MODEL", "CONTEXT", "CAPABILITIES"]
+
+
+@pytest.mark.parametrize(
+    "argv", [["--dry-run"], ["serve", "--dry-run", "--port", "8080"], ["check", "--dry-run"]]
+)
+def test_dry_run_checks_and_exits_without_serving(cli: Cli, served: list[Any], argv: list[str]) -> None:
+    os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+    outcome = cli(*argv)
+    assert (outcome.code, outcome.err) == (0, "")
+    assert served == []
+
+
+def test_dry_run_still_refuses_a_bad_configuration(cli: Cli, served: list[Any]) -> None:
+    os.environ.pop("OPENAI_BASE_URL", None)
+    cli("--dry-run", "--config", "/nonexistent/x.yaml").assert_one_line(2, "x.yaml")
+    assert served == []

@@ -49,6 +49,11 @@ def stop(signum, frame):
     sys.exit(0)
 signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, stop)
+if "--dry-run" in sys.argv:
+    say(f"dry-run {' '.join(a for a in sys.argv[1:] if a != '--dry-run')}".rstrip())
+    if os.environ.get("FAKE_DRY_RUN_EXIT"):
+        print("ollama-openai-proxy: error: argument --port: bad", file=sys.stderr)
+    sys.exit(int(os.environ.get("FAKE_DRY_RUN_EXIT", "0")))
 say(f"proxy {' '.join(sys.argv[1:])} url={os.environ.get('OPENAI_BASE_URL', '')}")
 if os.environ.get("FAKE_PROXY_EXIT"):
     sys.exit(int(os.environ["FAKE_PROXY_EXIT"]))
@@ -121,6 +126,7 @@ def test_the_demo_backend_stops_with_the_proxy_on_a_signal(repo: Path, sig: sign
     _, err = proc.communicate(timeout=30)
     forwarded = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
     assert _log(repo) == [
+        "dry-run --port 8080",  # the arguments checked before anything else
         "backend status",
         "backend start",
         "proxy --port 8080 url=http://127.0.0.1:18080/v1",
@@ -166,6 +172,47 @@ def test_a_demo_backend_that_fails_to_start_is_one_line_and_the_proxy_never_runs
     assert "[llama_backend] error: port 18080 on 127.0.0.1 is in use" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not any(line.startswith("proxy") for line in _log(repo))
+
+
+def test_a_bad_argument_fails_before_the_demo_backend_is_touched(repo: Path) -> None:
+    proc = subprocess.run(
+        [str(repo / "scripts" / "run"), "--port", "70000"],
+        env=_env(repo, FAKE_DRY_RUN_EXIT="2"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["ollama-openai-proxy: error: argument --port: bad"]
+    assert _log(repo) == ["dry-run --port 70000"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["--port", "70000"], 2, "--port"),
+        (["--port", "0"], 2, "--port"),
+        (["--workers", "0"], 2, "--workers"),
+        (["--frob"], 2, "--frob"),
+        (["--log-level", "loud"], 2, "--log-level"),
+        (["--host", "10.255.255.1"], 1, "not an address of this machine"),
+        (["check", "--port", "3"], 2, "--port"),
+        (["--config", "/nonexistent/x.yaml"], 2, "x.yaml"),  # a named config: no demo at all
+    ],
+)
+def test_the_real_cli_checks_its_arguments_before_the_demo(
+    repo: Path, args: list[str], code: int, says: str
+) -> None:
+    proxy = repo / ".venv" / "bin" / "ollama-openai-proxy"
+    proxy.write_text(f'#!/bin/sh\nexec {sys.executable} -m ollama_openai_proxy "$@"\n')
+    proc = subprocess.run(
+        [str(repo / "scripts" / "run"), *args], env=_env(repo), capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("ollama-openai-proxy: ") and says in lines[0]
+    assert _log(repo) == []  # the demo backend was neither asked about nor started
 
 
 @pytest.mark.parametrize(

@@ -140,8 +140,8 @@ def test_no_from(body: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"from": "x"}, "model is required"),
-        ({"model": "", "name": "", "from": "x"}, "model is required"),
+        ({"from": "x"}, "invalid model name"),
+        ({"model": "", "name": "", "from": "x"}, "invalid model name"),
         ({"model": 5, "from": "x"}, "invalid model name"),
         ({"model": "bad name!", "from": "x"}, "invalid model name"),
         ({"model": "a:b:c", "from": "x"}, "invalid model name"),

@@ -103,7 +103,7 @@ async def parse(request: Request, model: type[M]) -> M:
     return await checked(request, model, await read_json(request))
 
 
-async def checked(request: Request, model: type[M], data: dict[str, Any]) -> M:
+async def checked(request: Request, model: type[M], data: dict[str, object]) -> M:
     """``data`` validated as ``model`` (a large body in a worker thread)."""
     if context_of(request.scope).body_size > OFFLOAD_BYTES:
         return await asyncio.to_thread(validate, model, data)

@@ -175,6 +175,17 @@ MSG = [{"role": "user", "content": "x"}]
             {"model": "test-model", "messages": MSG, "temperature": "hot"},
             "temperature",
         ),
+        (
+            "/v1/chat/completions",
+            {"model": "test-model", "messages": MSG, "temperature": "0.5"},
+            "temperature",
+        ),
+        ("/v1/chat/completions", {"model": "test-model", "messages": MSG, "top_p": "1"}, "top_p"),
+        (
+            "/v1/completions",
+            {"model": "test-model", "prompt": "x", "presence_penalty": "0"},
+            "presence_penalty",
+        ),
         ("/v1/chat/completions", {"model": "test-model", "messages": MSG, "stop": [1]}, "stop"),
         ("/v1/chat/completions", {"model": "test-model", "messages": MSG, "tools": {}}, "tools"),
         ("/v1/completions", {"model": "test-model", "prompt": {"a": 1}}, "invalid prompt"),

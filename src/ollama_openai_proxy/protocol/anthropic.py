@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, NotRequired, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from ollama_openai_proxy.protocol.openai import Number
 
 # --- request -----------------------------------------------------------------------------------
+
+# Booleans and numbers are as strict as Go's encoding/json (and Anthropic's API): "true", "5" or 5.0
+# where an integer goes are a 400, never read as something the client may not have meant.
 
 
 class _Open(BaseModel):
@@ -45,7 +50,7 @@ class ToolResultBlock(_Open):
     type: Literal["tool_result"]
     tool_use_id: str
     content: str | list[Annotated[TextBlock | ImageBlock, Field(discriminator="type")]] | None = None
-    is_error: bool | None = None
+    is_error: StrictBool | None = None
 
 
 class ThinkingBlock(_Open):
@@ -83,7 +88,7 @@ class ToolParam(_Open):
 
 class ThinkingConfig(_Open):
     type: Literal["enabled", "disabled", "adaptive"]
-    budget_tokens: int | None = None  # tokens; not a budget in Ollama (thinking is on or off)
+    budget_tokens: StrictInt | None = None  # tokens; not a budget in Ollama (thinking is on or off)
 
 
 class OutputConfig(_Open):
@@ -94,13 +99,13 @@ class MessagesRequest(_Open):
     """``POST /v1/messages``: ``model``, ``max_tokens`` (tokens) and ``messages`` are required."""
 
     model: str
-    max_tokens: int
+    max_tokens: StrictInt
     messages: list[MessageParam]
     system: str | list[TextBlock] | None = None
-    stream: bool | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
+    stream: StrictBool | None = None
+    temperature: Number | None = None
+    top_p: Number | None = None
+    top_k: StrictInt | None = None
     stop_sequences: list[str] | None = None
     tools: list[ToolParam] | None = None
     tool_choice: dict[str, object] | None = None  # ignored, as by Ollama

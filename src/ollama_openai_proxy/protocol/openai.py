@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from typing import Literal, Required, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 # --- requests the proxy sends --------------------------------------------------------------------
 
@@ -419,7 +428,7 @@ class ServerProps(TypedDict, total=False):
 
 # --- relayed client bodies, checked at the edge ---------------------------------------------------
 
-Number = StrictInt | float  # JSON numbers; strings such as "0.5" are refused, as OpenAI does
+Number = StrictInt | StrictFloat  # JSON numbers; strings such as "0.5" are refused, as OpenAI does
 
 
 def _is_tokens(value: object) -> bool:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, NotRequired, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictInt, Tag
+
+from ollama_openai_proxy.protocol.openai import Number
 
 # --- request -----------------------------------------------------------------------------------
+
+# Booleans and numbers are as strict as Go's encoding/json (and OpenAI's API): "true", "5" or 5.0
+# where an integer goes are a 400, never read as something the client may not have meant.
 
 
 class _Open(BaseModel):
@@ -95,7 +100,7 @@ class TextFormat(_Open):
     type: Literal["text", "json_object", "json_schema"] = "text"
     name: str | None = None
     schema_: dict[str, object] | None = Field(None, alias="schema")  # a JSON Schema
-    strict: bool | None = None
+    strict: StrictBool | None = None
 
 
 class TextConfig(_Open):
@@ -110,15 +115,15 @@ class ResponsesRequest(_Open):
     instructions: str | None = None
     tools: list[dict[str, object]] | None = None  # function tools are used; every tool is echoed
     tool_choice: str | dict[str, object] | None = None
-    parallel_tool_calls: bool | None = None
-    max_output_tokens: int | None = None  # tokens
-    temperature: float | None = None
-    top_p: float | None = None
+    parallel_tool_calls: StrictBool | None = None
+    max_output_tokens: StrictInt | None = None  # tokens
+    temperature: Number | None = None
+    top_p: Number | None = None
     reasoning: Reasoning | None = None
     text: TextConfig | None = None
-    stream: bool | None = None
-    store: bool | None = None
-    background: bool | None = None
+    stream: StrictBool | None = None
+    store: StrictBool | None = None
+    background: StrictBool | None = None
     previous_response_id: str | None = None
     conversation: str | dict[str, object] | None = None
     metadata: dict[str, object] | None = None  # the client's own, echoed

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import ServedProxy
 from tests.contract.conftest import create_virtual
+from tests.support.agent_script import answer_every_chat
 from tests.support.fake_backend import FakeBackend
 
 USER = [{"role": "user", "content": "hello"}]
@@ -209,3 +210,46 @@ def test_request_system_message_replaces_the_model_system_on_v1(
     own = [{"role": "developer", "content": "Be a robot."}, *USER]
     httpx.post(f"{vproxy.url}/v1/chat/completions", json={"model": "pirate", "messages": own}, timeout=20)
     assert fake.last("chat/completions").body["messages"] == own
+
+
+DIALECT_BODIES = {
+    "/api/chat": {"messages": USER, "stream": False},
+    "/api/generate": {"prompt": "hello", "stream": False},
+    "/v1/chat/completions": {"messages": USER},
+    "/v1/messages": {"messages": USER, "max_tokens": 40},
+    "/v1/responses": {"input": "hello", "max_output_tokens": 40},
+}
+
+
+@pytest.mark.parametrize("path", list(DIALECT_BODIES))
+@pytest.mark.parametrize(
+    ("parameters", "sampling"),
+    [
+        ({"temperature": 0.3, "top_p": 0.7}, {"temperature": 0.3, "top_p": 0.7}),
+        ({"temperature": 0.2}, {"temperature": 0.2}),
+        ({"top_p": 0.5, "top_k": 9}, {"top_p": 0.5, "top_k": 9}),
+    ],
+)
+def test_a_virtual_models_parameters_reach_the_backend_in_every_dialect(
+    fake: FakeBackend,
+    vproxy: ServedProxy,
+    path: str,
+    parameters: dict[str, float],
+    sampling: dict[str, float],
+) -> None:
+    """No dialect's own defaults (OpenAI's temperature and top_p of 1.0 for /v1/responses) replace
+    what the model was created with; each answer names the model asked for."""
+    answer_every_chat(fake, "Arr.")
+    create_virtual(
+        vproxy.url,
+        model="pirate",
+        system="You are a pirate.",
+        parameters=parameters,
+        **{"from": "test-model"},
+    )
+    r = httpx.post(f"{vproxy.url}{path}", json={"model": "pirate", **DIALECT_BODIES[path]}, timeout=20)
+    assert r.status_code == 200, r.text
+    assert r.json()["model"] == "pirate"
+    sent = fake.last("chat/completions").body
+    assert sent["messages"][0] == {"role": "system", "content": "You are a pirate."}
+    assert {k: sent[k] for k in sampling} == sampling

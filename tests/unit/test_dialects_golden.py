@@ -62,7 +62,11 @@ def test_anthropic_request(case: dict[str, Any]) -> None:
 def test_responses_request(case: dict[str, Any]) -> None:
     translated = _check_request(case, ResponsesRequest)
     if translated is not None:
-        assert _json(translated.chat.model_dump(exclude_none=True)) == case["expected"]
+        # The native request as Ollama builds it: OpenAI's defaults fill what the request left out
+        # (the proxy applies them below a virtual model's PARAMETERs, which Ollama cannot do).
+        options = {**translated.defaults, **(translated.chat.options or {})}
+        native = translated.chat.model_copy(update={"options": options or None})
+        assert _json(native.model_dump(exclude_none=True)) == case["expected"]
         assert translated.ignored == case["ignored"]
 
 

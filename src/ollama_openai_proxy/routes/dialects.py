@@ -98,7 +98,7 @@ async def responses(request: Request) -> Response:
     state, ctx = serving_args(request)
     req = await _parse(request, ResponsesRequest, ctx)
     translated = responses_to_ollama(req)
-    reply = await chat(state, ctx, translated.chat, dialect=True)
+    reply = await chat(state, ctx, translated.chat, dialect=True, defaults=translated.defaults)
     response_id = f"resp_{uuid.uuid4().hex[:24]}"
     created_at = int(time.time())
     settings = echoed_settings(req)

@@ -33,6 +33,7 @@ from ollama_openai_proxy.protocol.ollama import (
     Metrics,
     ThinkValue,
 )
+from ollama_openai_proxy.protocol.options import Options
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve, with_fallback
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.translate import context, keepalive, names
@@ -86,13 +87,15 @@ async def chat(
     *,
     dialect: bool = False,
     relax_think: bool = False,
+    defaults: Options | None = None,
 ) -> Reply[ChatChunk]:
     """Answer an Ollama chat request: the entry point for /api/chat and every other chat dialect.
 
     ``dialect``: the request came translated from another dialect, which has no load or unload
     request (no messages is a 400). ``relax_think``: a thinking request to a model known not to
     think is answered without thinking, not refused (as Ollama does for the Anthropic dialect,
-    whose clients ask for thinking by default).
+    whose clients ask for thinking by default). ``defaults``: the dialect's own values for options
+    the request left out, used where a virtual model's PARAMETERs do not set them either.
     """
     if not req.model:
         raise ProxyError(400, "model is required")
@@ -112,6 +115,8 @@ async def chat(
     check_capabilities(req.model, resolved.primary, "chat", bool(req.tools), req.think, images)
     if resolved.chain:
         req = apply_to_chat(req, resolved.chain)
+    if defaults:
+        req = req.model_copy(update={"options": {**defaults, **(req.options or {})}})
     chat_req = req
 
     def build(info: ModelInfo) -> BackendRequest:

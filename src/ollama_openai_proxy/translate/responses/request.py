@@ -48,6 +48,8 @@ class Translated:
 
     chat: ChatRequest
     ignored: list[str] = field(default_factory=list)
+    # OpenAI's sampling defaults for what the request left out: below a virtual model's PARAMETERs
+    defaults: Options = field(default_factory=lambda: Options())
 
 
 def responses_to_ollama(req: ResponsesRequest) -> Translated:
@@ -66,10 +68,16 @@ def responses_to_ollama(req: ResponsesRequest) -> Translated:
         messages.append(Message(role="user", content=req.input))
     else:
         _items(req, messages)
-    options: Options = {
-        "temperature": 1.0 if req.temperature is None else req.temperature,
-        "top_p": 1.0 if req.top_p is None else req.top_p,
-    }
+    options: Options = {}
+    defaults: Options = {}
+    if req.temperature is None:
+        defaults["temperature"] = 1.0
+    else:
+        options["temperature"] = req.temperature
+    if req.top_p is None:
+        defaults["top_p"] = 1.0
+    else:
+        options["top_p"] = req.top_p
     if req.max_output_tokens is not None:
         options["num_predict"] = req.max_output_tokens
     ignored: list[str] = []
@@ -80,11 +88,15 @@ def responses_to_ollama(req: ResponsesRequest) -> Translated:
         else:
             ignored.append(f"tool of type {tool.get('type')!r} (only function tools are supported)")
     chat = ChatRequest(
-        model=req.model, messages=messages, stream=bool(req.stream), options=options, tools=tools or None
+        model=req.model,
+        messages=messages,
+        stream=bool(req.stream),
+        options=options or None,
+        tools=tools or None,
     )
     chat.think = _think(req)
     chat.format = _format(req)
-    return Translated(chat, ignored)
+    return Translated(chat, ignored, defaults)
 
 
 def _items(req: ResponsesRequest, messages: list[Message]) -> None:

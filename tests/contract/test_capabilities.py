@@ -41,9 +41,13 @@ def router_backend() -> Iterator[FakeBackend]:
 
 
 @pytest.fixture(scope="module")
-def caps_client(router_backend: FakeBackend, start_proxy: Callable[..., ServedProxy]) -> ollama.Client:
-    proxy = start_proxy(router_backend.url, backend_profile="openrouter")
-    return ollama.Client(host=proxy.url)
+def caps_proxy(router_backend: FakeBackend, start_proxy: Callable[..., ServedProxy]) -> ServedProxy:
+    return start_proxy(router_backend.url, backend_profile="openrouter")
+
+
+@pytest.fixture(scope="module")
+def caps_client(caps_proxy: ServedProxy) -> ollama.Client:
+    return ollama.Client(host=caps_proxy.url)
 
 
 def test_show_tells_the_truth(caps_client: ollama.Client) -> None:
@@ -126,3 +130,45 @@ def test_dialects_relax_or_refuse_thinking_as_ollama_does(
     )
     assert r.status_code == 400
     assert r.json()["error"]["message"] == '"plain/text-only" does not support thinking'
+
+
+IMAGE_PART = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"tools": [TOOL]}, "registry.ollama.ai/plain/text-only:latest does not support tools"),
+        (
+            {"messages": [{"role": "user", "content": [IMAGE_PART]}]},
+            '"plain/text-only" does not support images',
+        ),
+        (
+            {"messages": [*USER, {"role": "user", "content": [{"type": "text", "text": "?"}, IMAGE_PART]}]},
+            '"plain/text-only" does not support images',
+        ),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True])
+def test_relayed_chat_completions_refused_in_ollamas_words(
+    caps_proxy: ServedProxy, router_backend: FakeBackend, extra: dict[str, object], message: str, stream: bool
+) -> None:
+    """/v1/chat/completions checks the model's capabilities as /api/chat does, not leaving the
+    backend to fail (llama-server answers an image on a text-only model with a 500)."""
+    before = len(router_backend.received("chat/completions"))
+    body = {"model": "plain/text-only", "messages": USER, "stream": stream, **extra}
+    r = httpx.post(f"{caps_proxy.url}/v1/chat/completions", json=body)
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith(message)
+    assert len(router_backend.received("chat/completions")) == before
+
+
+def test_relayed_chat_completions_with_every_capability(
+    caps_proxy: ServedProxy, router_backend: FakeBackend
+) -> None:
+    body = {"model": "smart/all-in", "messages": [{"role": "user", "content": [IMAGE_PART]}], "tools": [TOOL]}
+    r = httpx.post(f"{caps_proxy.url}/v1/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    assert router_backend.last("chat/completions").body["tools"] == [TOOL]

@@ -15,6 +15,7 @@ from ollama_openai_proxy.backends.client import BackendStream, encode_payload
 from ollama_openai_proxy.observability import RequestContext
 from ollama_openai_proxy.protocol.openai import Model, ModelList, SamplingParams
 from ollama_openai_proxy.redaction import redact
+from ollama_openai_proxy.serving.chat import check_capabilities
 from ollama_openai_proxy.serving.dispatch import backend_headers, resolve
 from ollama_openai_proxy.state import ProxyState
 from ollama_openai_proxy.translate.errors import ProxyError, openai_error_body
@@ -61,6 +62,9 @@ async def relay(state: ProxyState, ctx: RequestContext, path: str, payload: dict
         raise ProxyError(400, "you must provide a model parameter")
     resolved = await resolve(state, ctx, name)
     info = resolved.primary
+    if path in _GENERATING:
+        tools, images = _asks_for(payload)
+        check_capabilities(name, info, _GENERATING[path], tools, None, images)
     ignored = apply_virtual(payload, resolved.chain, info.profile, path) if resolved.chain else []
     payload["model"] = info.backend_id
     ctx.backend = info.backend.client.name
@@ -79,6 +83,22 @@ async def relay(state: ProxyState, ctx: RequestContext, path: str, payload: dict
     error = response.status >= 400
     body = redact(body.decode("utf-8", "replace")).encode() if error else renamed(body, name)
     return Relayed(response.status, headers, body=body, ignored=ignored)
+
+
+# What Ollama names each generating route when the model cannot complete text at all.
+_GENERATING = {"chat/completions": "chat", "completions": "generate"}
+
+
+def _asks_for(payload: dict[str, object]) -> tuple[bool, bool]:
+    """Whether a relayed body declares tools and whether any message carries an image part."""
+    messages = payload.get("messages")
+    images = isinstance(messages, list) and any(
+        isinstance(part, dict) and part.get("type") == "image_url"
+        for message in messages
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for part in message["content"]
+    )
+    return bool(payload.get("tools")), images
 
 
 def apply_virtual(

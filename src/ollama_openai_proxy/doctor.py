@@ -6,18 +6,41 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
-from ollama_openai_proxy.backends.catalog import Catalog, CatalogBackend
+from ollama_openai_proxy.app import database_url, virtual_models
+from ollama_openai_proxy.backends.catalog import Catalog, CatalogBackend, ModelInfo
 from ollama_openai_proxy.backends.client import BackendClient, close_all
 from ollama_openai_proxy.config import Settings
+from ollama_openai_proxy.store.database import Database
+from ollama_openai_proxy.translate.errors import ProxyError
 
 
-async def _load(settings: Settings) -> tuple[Catalog, list[BackendClient]]:
+@contextlib.asynccontextmanager
+async def _loaded(settings: Settings) -> AsyncIterator[Catalog]:
+    """The catalog as the server builds it (virtual models from the file and the store included),
+    listed once, and everything it opened closed afterwards."""
     clients = [BackendClient(b) for b in settings.backends()]
-    catalog = Catalog(clients, settings.models_ttl, settings.file_config())
-    await catalog.refresh()
-    return catalog, clients
+    database = Database(database_url(settings))
+    virtual = virtual_models(settings, database)
+    catalog = Catalog(clients, settings.models_ttl, settings.file_config(), virtual)
+    try:
+        await catalog.refresh()
+        yield catalog
+    finally:
+        await close_all(clients)
+        await virtual.close()
+        await database.dispose()
+
+
+async def _exposed(catalog: Catalog, problems: list[str]) -> list[ModelInfo]:
+    """Every model the server would list; a store that cannot be read is a problem, not a crash."""
+    try:
+        return await catalog.models()
+    except ProxyError as exc:
+        problems.append(f"virtual models cannot be listed: {exc.message}")
+        catalog.virtual = None
+        return await catalog.models()
 
 
 @contextlib.contextmanager
@@ -54,11 +77,10 @@ def _table(rows: list[list[str]]) -> str:
 
 async def models_table(settings: Settings) -> tuple[str, list[str]]:
     """The model table, and the backends that could not be listed (one line each)."""
-    catalog, clients = await _load(settings)
-    try:
+    async with _loaded(settings) as catalog:
         problems = [p for p in map(_backend_problem, catalog.backends) if p]
         rows = [["NAME", "BACKEND", "BACKEND MODEL", "CONTEXT", "CAPABILITIES"]]
-        for m in await catalog.models():
+        for m in await _exposed(catalog, problems):
             rows.append(
                 [
                     m.name,
@@ -69,16 +91,13 @@ async def models_table(settings: Settings) -> tuple[str, list[str]]:
                 ]
             )
         return _table(rows), problems
-    finally:
-        await close_all(clients)
 
 
 async def check(settings: Settings) -> tuple[str, list[str]]:
     """A report and the list of problems (one line each); no problems means the setup works."""
-    catalog, clients = await _load(settings)
     problems: list[str] = []
     lines = []
-    try:
+    async with _loaded(settings) as catalog:
         for state in catalog.backends:
             c = state.client
             problem = _backend_problem(state)
@@ -96,12 +115,10 @@ async def check(settings: Settings) -> tuple[str, list[str]]:
             route = await catalog.resolve(alias) if catalog._find(alias) else None
             if route is None:
                 problems.append(f"alias {alias}: none of its targets is served by a reachable backend")
-        exposed = await catalog.models()
+        exposed = await _exposed(catalog, problems)
         lines.append(f"exposed models: {len(exposed)}")
         lines += [f"  {m.name}" for m in exposed]
         return "\n".join(lines), problems
-    finally:
-        await close_all(clients)
 
 
 def run_check(settings: Settings) -> int:

@@ -381,6 +381,48 @@ def test_models_with_a_backend_serving_nothing_prints_the_empty_table(cli: Cli, 
     assert outcome.out.split() == ["NAME", "BACKEND", "BACKEND", "MODEL", "CONTEXT", "CAPABILITIES"]
 
 
+def _with_virtual_models(tmp_path: Path, up: FakeBackend) -> Path:
+    path = tmp_path / "virtual.yaml"
+    path.write_text(
+        f"backends:\n"
+        f"  - {{name: up, base_url: '{up.url}', profile: generic, retries: 0}}\n"
+        f"virtual_models:\n"
+        f"  - {{model: captain, from: smollm2, system: 'You are a captain.'}}\n"
+        f"  - {{model: 'crew/mate:7b', from: captain, parameters: {{temperature: 0.2}}}}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("command", ["models", "check"])
+def test_the_commands_list_the_virtual_models_of_the_file(
+    cli: Cli, up: FakeBackend, tmp_path: Path, command: str
+) -> None:
+    """What the server would list (/api/tags): the file's virtual models beside the backend's."""
+    os.environ["OLLAMA_PROXY_STATE_DIR"] = str(tmp_path)
+    outcome = cli(command, "--config", str(_with_virtual_models(tmp_path, up)))
+    assert (outcome.code, outcome.err) == (0, "")
+    if command == "models":
+        rows = [line.split()[:3] for line in outcome.out.splitlines()[1:]]
+        assert rows == [
+            ["smollm2:latest", "up", "smollm2"],
+            ["captain:latest", "up", "smollm2"],
+            ["crew/mate:7b", "up", "smollm2"],
+        ]
+    else:
+        exposed = outcome.out.split("exposed models: ")[1].split()
+        assert exposed[:4] == ["3", "smollm2:latest", "captain:latest", "crew/mate:7b"]
+
+
+def test_models_with_an_unreachable_store_lists_the_rest_and_fails(
+    cli: Cli, up: FakeBackend, tmp_path: Path
+) -> None:
+    os.environ["OLLAMA_PROXY_DATABASE_URL"] = "postgresql://u:secret@127.0.0.1:9/proxy"
+    outcome = cli("models", "--config", str(_with_virtual_models(tmp_path, up)))
+    outcome.assert_one_line(1, "virtual models cannot be listed: the store at")
+    assert "secret" not in outcome.err
+    assert [line.split()[0] for line in outcome.out.splitlines()[1:]] == ["smollm2:latest"]
+
+
 @pytest.mark.parametrize(
     "argv", [["--dry-run"], ["serve", "--dry-run", "--port", "8080"], ["check", "--dry-run"]]
 )

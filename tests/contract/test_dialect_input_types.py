@@ -1,4 +1,5 @@
-"""/v1/messages and /v1/responses refuse wrongly typed scalars in their own error shape, as Ollama does."""
+"""Wrongly typed input (scalars, tool definitions) is refused in each dialect's own error shape, as
+Ollama's Go decoder refuses it, before anything reaches a backend."""
 
 from __future__ import annotations
 
@@ -73,3 +74,81 @@ def test_integers_where_numbers_go_are_still_numbers(
 ) -> None:
     fake.enqueue("chat/completions", Reply(json=chat_completion("ok")))
     assert http.post(path, json=body).status_code == 200
+
+
+def _chat_tool(parameters: object) -> dict[str, object]:
+    return {"type": "function", "function": {"name": "f", "parameters": parameters}}
+
+
+BAD_SCHEMAS = [
+    ({"type": "object", "properties": 5}, "properties: must be an object of JSON Schemas"),
+    ({"type": "object", "properties": {"city": "string"}}, "properties: must be an object of JSON Schemas"),
+    ({"type": "object", "required": "city"}, "required: must be a list of property names"),
+    ({"type": "object", "required": [1]}, "required: must be a list of property names"),
+    ("object", "must be a JSON Schema object|Input should be a valid dictionary"),
+]
+
+
+def _bodies(schema: object) -> list[tuple[str, dict[str, object]]]:
+    return [
+        (
+            "/api/chat",
+            {
+                "model": "test-model",
+                "messages": [{"role": "user", "content": "hi"}],
+                "tools": [_chat_tool(schema)],
+            },
+        ),
+        ("/v1/messages", {**ANTHROPIC_OK, "tools": [{"name": "f", "input_schema": schema}]}),
+        (
+            "/v1/responses",
+            {**RESPONSES_OK, "tools": [{"type": "function", "name": "f", "parameters": schema}]},
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "says"),
+    [(path, body, says) for schema, says in BAD_SCHEMAS for path, body in _bodies(schema)]
+    + [
+        (
+            "/api/chat",
+            {**_bodies({})[0][1], "tools": [{"type": "function", "function": {"name": 5}}]},
+            "name: must be a string",
+        ),
+        (
+            "/api/chat",
+            {**_bodies({})[0][1], "tools": [{"type": "function", "function": "f"}]},
+            "function: must be an object",
+        ),
+        (
+            "/api/chat",
+            {**_bodies({})[0][1], "tools": [{"type": 1, "function": {"name": "f"}}]},
+            "type: must be a string",
+        ),
+    ],
+)
+def test_malformed_tool_definitions_are_400_before_any_backend(
+    http: httpx.Client, fake: FakeBackend, path: str, body: dict[str, object], says: str
+) -> None:
+    # llama-server's chat template fails on them with a 500, which the client would get as a 502
+    r = http.post(path, json=body)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    message = error if isinstance(error, str) else error["message"]
+    assert any(words in message for words in says.split("|")), message
+    assert "Value error" not in message
+    assert not fake.received("chat/completions")
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/messages", "/v1/responses"])
+def test_well_formed_tool_definitions_reach_the_backend(
+    http: httpx.Client, fake: FakeBackend, path: str
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    fake.enqueue("chat/completions", Reply(json=chat_completion("ok")))
+    body = dict(_bodies(schema)[["/api/chat", "/v1/messages", "/v1/responses"].index(path)][1])
+    if path == "/api/chat":
+        body["stream"] = False
+    assert http.post(path, json=body).status_code == 200
+    assert fake.last("chat/completions").body["tools"][0]["function"]["parameters"] == schema

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, NotRequired, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
+from ollama_openai_proxy.protocol.ollama import check_tool_schema
 from ollama_openai_proxy.protocol.openai import Number
 
 # --- request -----------------------------------------------------------------------------------
@@ -84,6 +85,11 @@ class ToolParam(_Open):
     description: str | None = None
     input_schema: dict[str, object] = Field(default_factory=dict)  # a JSON Schema
     type: str | None = None
+
+    @field_validator("input_schema")
+    @classmethod
+    def _schema(cls, value: dict[str, object]) -> dict[str, object]:
+        return check_tool_schema(value, "")  # the error names the field
 
 
 class ThinkingConfig(_Open):

@@ -51,6 +51,43 @@ def _check_think(value: Any) -> Any:
     raise ValueError(f'invalid think value: {shown} (must be "high", "medium", "low", "max", true, or false)')
 
 
+def check_tool_schema(schema: object, where: str) -> dict[str, object]:
+    """A tool's parameters as Ollama's Go types take them (an object; ``properties`` an object of
+    schemas; ``required`` a list of names): anything else is the client's 400 there, and here, rather
+    than a backend's 500 when its chat template meets it."""
+    if not isinstance(schema, dict):
+        raise ValueError(
+            f"{where}: must be a JSON Schema object" if where else "must be a JSON Schema object"
+        )
+    at = f"{where}." if where else ""
+    properties = schema.get("properties")
+    if properties is not None and not (
+        isinstance(properties, dict) and all(isinstance(p, dict) for p in properties.values())
+    ):
+        raise ValueError(f"{at}properties: must be an object of JSON Schemas")
+    required = schema.get("required")
+    if required is not None and not (
+        isinstance(required, list) and all(isinstance(r, str) for r in required)
+    ):
+        raise ValueError(f"{at}required: must be a list of property names")
+    return schema
+
+
+def _check_tool(tool: dict[str, object], where: str) -> None:
+    if not isinstance(tool.get("type", ""), str):
+        raise ValueError(f"{where}.type: must be a string")
+    function = tool.get("function")
+    if function is None:
+        return
+    if not isinstance(function, dict):
+        raise ValueError(f"{where}.function: must be an object")
+    for key in ("name", "description"):
+        if function.get(key) is not None and not isinstance(function[key], str):
+            raise ValueError(f"{where}.function.{key}: must be a string")
+    if function.get("parameters") is not None:
+        check_tool_schema(function["parameters"], f"{where}.function.parameters")
+
+
 class ToolCallFunction(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -122,6 +159,13 @@ class _Inference(_KeepAlive):
 class ChatRequest(_Inference):
     messages: list[Message] | None = None
     tools: list[dict[str, object]] | None = None  # function tools, passed on as they came
+
+    @field_validator("tools")
+    @classmethod
+    def _tools(cls, value: list[dict[str, object]] | None) -> list[dict[str, object]] | None:
+        for index, tool in enumerate(value or ()):
+            _check_tool(tool, f"tools.{index}")
+        return value
 
 
 class GenerateRequest(_Inference):

@@ -51,7 +51,8 @@ def _validated(model: type[M], data: dict[str, object]) -> M:
         err = max(exc.errors(), key=lambda e: len(e["loc"]))
         steps = [str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in _TYPE_STEPS))]
         where = ".".join(steps)
-        raise ProxyError(400, f"{where}: {err['msg']}" if where else str(err["msg"])) from None
+        message = str(err["msg"]).removeprefix("Value error, ")  # a validator's own words
+        raise ProxyError(400, f"{where}: {message}" if where else message) from None
 
 
 async def _parse(request: Request, model: type[M], ctx: RequestContext) -> M:

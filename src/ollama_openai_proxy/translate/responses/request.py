@@ -7,7 +7,7 @@ from typing import cast
 
 import orjson
 
-from ollama_openai_proxy.protocol.ollama import ChatRequest, Message, ThinkValue, ToolCall
+from ollama_openai_proxy.protocol.ollama import ChatRequest, Message, ThinkValue, ToolCall, check_tool_schema
 from ollama_openai_proxy.protocol.openai import FunctionDefinition, Tool
 from ollama_openai_proxy.protocol.options import Options
 from ollama_openai_proxy.protocol.responses import (
@@ -178,8 +178,11 @@ def _function_tool(tool: dict[str, object], index: int) -> Tool:
     """A function tool as Ollama's chat takes it; a description or parameters of the wrong type is
     the client's error (Ollama refuses them too), not something to pass on to the backend."""
     parameters = tool.get("parameters") or {"type": "object", "properties": {}}
-    if not isinstance(parameters, dict):
-        raise ProxyError(400, f"tools.{index}.parameters: must be a JSON Schema object")
+    try:
+        check_tool_schema(parameters, f"tools.{index}.parameters")
+    except ValueError as exc:
+        raise ProxyError(400, str(exc)) from None
+    assert isinstance(parameters, dict)
     description = tool.get("description")
     if description is not None and not isinstance(description, str):
         raise ProxyError(400, f"tools.{index}.description: must be a string")

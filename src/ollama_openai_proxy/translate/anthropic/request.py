@@ -56,10 +56,12 @@ def _system_text(system: str | list[TextBlock] | None) -> str | None:
 
 
 def _image(block: ImageBlock) -> str:
-    if block.source.type != "base64" or not block.source.data:
+    if block.source.type != "base64":
         raise ProxyError(
             400, f"invalid image source type: {block.source.type}. Only base64 images are supported"
         )
+    if not block.source.data:
+        raise ProxyError(400, "a base64 image source needs its data")
     return block.source.data
 
 

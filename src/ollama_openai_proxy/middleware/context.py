@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,7 +28,7 @@ class ContextMiddleware:
             if key == b"x-request-id":
                 request_id = value.decode("latin-1")[:128]
                 break
-        ctx = RequestContext(request_id or uuid.uuid4().hex, scope["method"], scope["path"], start=start)
+        ctx = RequestContext(request_id or os.urandom(16).hex(), scope["method"], scope["path"], start=start)
         scope.setdefault("state", {})["ctx"] = ctx
         rid = (b"x-request-id", ctx.request_id.encode("latin-1"))
 

@@ -5,8 +5,8 @@ before the answer are raised and rendered in the dialect's shape by middleware/e
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TypeVar
 
@@ -85,7 +85,7 @@ async def messages(request: Request) -> Response:
     state, ctx = serving_args(request)
     req = await _parse(request, MessagesRequest, ctx)
     reply = await chat(state, ctx, anthropic_to_ollama(req), dialect=True, relax_think=True)
-    message_id = f"msg_{uuid.uuid4().hex[:24]}"
+    message_id = f"msg_{os.urandom(12).hex()}"
     headers = ignored_headers(reply.ignored)
     if reply.chunks is None:
         assert reply.whole is not None
@@ -100,7 +100,7 @@ async def responses(request: Request) -> Response:
     req = await _parse(request, ResponsesRequest, ctx)
     translated = responses_to_ollama(req)
     reply = await chat(state, ctx, translated.chat, dialect=True, defaults=translated.defaults)
-    response_id = f"resp_{uuid.uuid4().hex[:24]}"
+    response_id = f"resp_{os.urandom(12).hex()}"
     created_at = int(time.time())
     settings = echoed_settings(req)
     headers = ignored_headers(translated.ignored + reply.ignored)

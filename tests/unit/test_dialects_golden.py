@@ -194,3 +194,34 @@ def test_responses_function_tool_without_description_or_parameters() -> None:
     assert tools == [
         {"type": "function", "function": {"name": "b", "parameters": {"type": "object", "properties": {}}}}
     ]
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected_types"),
+    [
+        ([{"message": {"role": "assistant", "thinking": "hmm"}, "done": False}], [("reasoning", None)]),
+        ([{"message": {"role": "assistant", "content": "Hel"}, "done": False}], [("message", "incomplete")]),
+        (
+            [
+                {"message": {"role": "assistant", "thinking": "plan"}, "done": False},
+                {"message": {"role": "assistant", "content": "par"}, "done": False},
+            ],
+            [("reasoning", None), ("message", "incomplete")],
+        ),
+        ([], []),
+    ],
+)
+def test_a_failed_response_keeps_what_was_streamed(
+    chunks: list[dict[str, Any]], expected_types: list[tuple[str, str | None]]
+) -> None:
+    """``response.failed`` lists the items done and the one cut off (``incomplete``), with their text."""
+    machine = ResponsesStream("resp_0123", 1700000000, "m", SETTINGS)
+    streamed = "".join(c["message"].get("content", "") for c in chunks)
+    events = [e for chunk in chunks for e in machine.feed(chunk)]
+    failed = machine.error(502, "backend closed the stream early")[-1]["data"]
+    assert failed["type"] == "response.failed"
+    output = failed["response"]["output"]
+    assert [(item["type"], item.get("status")) for item in output] == expected_types
+    texts = [part["text"] for item in output if item["type"] == "message" for part in item["content"]]
+    assert "".join(texts) == streamed
+    assert events or not chunks

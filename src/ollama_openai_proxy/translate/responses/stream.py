@@ -265,10 +265,19 @@ class ResponsesStream:
         return events
 
     def error(self, status: int, message: str) -> list[ResponsesEvent]:
-        """A failure after the stream started: ``response.failed`` with the error ends it."""
+        """A failure after the stream started: ``response.failed`` with the error ends it; its
+        ``output`` holds the items done so far and, marked ``incomplete``, the one being streamed."""
         self.stopped = True
         events = [] if self.started else self.start()
         failed = self._response("failed")
+        if self._open is not None:  # what was streamed of the open item is not lost: "incomplete"
+            text = "".join(self._text)
+            partial: OutputItem
+            if self._open == "reasoning":
+                partial = reasoning_item(self._ids[0], text)
+            else:
+                partial = message_item(self._ids[1], text, "incomplete")
+            failed["output"] = [*failed["output"], partial]
         failed["error"] = {
             "code": "server_error" if status >= 500 else "invalid_request_error",
             "message": message,

@@ -147,6 +147,9 @@ IMAGE_PART = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,
             {"messages": [*USER, {"role": "user", "content": [{"type": "text", "text": "?"}, IMAGE_PART]}]},
             '"plain/text-only" does not support images',
         ),
+        ({"reasoning_effort": "high"}, '"plain/text-only" does not support thinking'),
+        ({"reasoning_effort": "low"}, '"plain/text-only" does not support thinking'),
+        ({"reasoning": {"effort": "medium"}}, '"plain/text-only" does not support thinking'),
     ],
 )
 @pytest.mark.parametrize("stream", [False, True])
@@ -172,3 +175,13 @@ def test_relayed_chat_completions_with_every_capability(
     r = httpx.post(f"{caps_proxy.url}/v1/chat/completions", json=body)
     assert r.status_code == 200, r.text
     assert router_backend.last("chat/completions").body["tools"] == [TOOL]
+
+
+@pytest.mark.parametrize("extra", [{"reasoning_effort": "none"}, {"reasoning": {"effort": "none"}}, {}])
+def test_relayed_chat_completions_without_thinking_pass(
+    caps_proxy: ServedProxy, router_backend: FakeBackend, extra: dict[str, object]
+) -> None:
+    """``none`` turns thinking off (Ollama's think: false): a text-only model may be asked that."""
+    body = {"model": "plain/text-only", "messages": USER, **extra}
+    r = httpx.post(f"{caps_proxy.url}/v1/chat/completions", json=body)
+    assert r.status_code == 200, r.text

@@ -63,8 +63,8 @@ async def relay(state: ProxyState, ctx: RequestContext, path: str, payload: dict
     resolved = await resolve(state, ctx, name)
     info = resolved.primary
     if path in _GENERATING:
-        tools, images = _asks_for(payload)
-        check_capabilities(name, info, _GENERATING[path], tools, None, images)
+        tools, images, think = _asks_for(payload)
+        check_capabilities(name, info, _GENERATING[path], tools, think, images)
     ignored = apply_virtual(payload, resolved.chain, info.profile, path) if resolved.chain else []
     payload["model"] = info.backend_id
     ctx.backend = info.backend.client.name
@@ -89,8 +89,10 @@ async def relay(state: ProxyState, ctx: RequestContext, path: str, payload: dict
 _GENERATING = {"chat/completions": "chat", "completions": "generate"}
 
 
-def _asks_for(payload: dict[str, object]) -> tuple[bool, bool]:
-    """Whether a relayed body declares tools and whether any message carries an image part."""
+def _asks_for(payload: dict[str, object]) -> tuple[bool, bool, bool | None]:
+    """Whether a relayed body declares tools, whether any message carries an image part, and
+    whether it asks for thinking (``reasoning_effort`` or ``reasoning.effort`` other than ``none``,
+    as Ollama reads them)."""
     messages = payload.get("messages")
     images = isinstance(messages, list) and any(
         isinstance(part, dict) and part.get("type") == "image_url"
@@ -98,7 +100,12 @@ def _asks_for(payload: dict[str, object]) -> tuple[bool, bool]:
         if isinstance(message, dict) and isinstance(message.get("content"), list)
         for part in message["content"]
     )
-    return bool(payload.get("tools")), images
+    reasoning = payload.get("reasoning")
+    effort = payload.get("reasoning_effort")
+    if effort is None and isinstance(reasoning, dict):
+        effort = reasoning.get("effort")
+    think = True if isinstance(effort, str) and effort != "none" else None
+    return bool(payload.get("tools")), images, think
 
 
 def apply_virtual(

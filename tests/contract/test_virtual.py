@@ -253,3 +253,7 @@ def test_a_virtual_models_parameters_reach_the_backend_in_every_dialect(
     sent = fake.last("chat/completions").body
     assert sent["messages"][0] == {"role": "system", "content": "You are a pirate."}
     assert {k: sent[k] for k in sampling} == sampling
+    if path == "/v1/responses":  # the answer repeats the sampling it was made with
+        echoed = r.json()
+        assert echoed["temperature"] == parameters.get("temperature", 1.0)
+        assert echoed["top_p"] == parameters.get("top_p", 1.0)

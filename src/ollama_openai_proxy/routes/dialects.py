@@ -102,7 +102,7 @@ async def responses(request: Request) -> Response:
     reply = await chat(state, ctx, translated.chat, dialect=True, defaults=translated.defaults)
     response_id = f"resp_{os.urandom(12).hex()}"
     created_at = int(time.time())
-    settings = echoed_settings(req)
+    settings = echoed_settings(req, reply.options)
     headers = ignored_headers(translated.ignored + reply.ignored)
     if reply.chunks is None:
         assert reply.whole is not None

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Generic, TypeVar, cast
 
@@ -68,11 +68,14 @@ C = TypeVar("C", bound=Chunk)
 class Reply(Generic[C]):
     """One chat/generate answer. ``whole`` is set for a ``stream: false`` request and for an answer
     known at once (a load or unload reply); ``chunks`` otherwise, one list per read from the backend
-    (write each list at once). ``ignored``: what of the request had no backend counterpart."""
+    (write each list at once). ``ignored``: what of the request had no backend counterpart.
+    ``options``: the options the request was answered with (a virtual model's PARAMETERs and the
+    dialect's defaults applied), for dialects that repeat them in their answer."""
 
     whole: C | None = None
     chunks: AsyncIterator[list[C]] | None = None
     ignored: list[str] = field(default_factory=list)
+    options: Mapping[str, object] | None = None
 
 
 def now_rfc3339() -> str:
@@ -124,7 +127,7 @@ async def chat(
 
     markup = req.think is not False
     reply = await _infer(state, ctx, "chat", req.model, resolved, build, req.streaming, markup)
-    return cast("Reply[ChatChunk]", reply)
+    return cast("Reply[ChatChunk]", replace(reply, options=req.options))
 
 
 async def generate(state: ProxyState, ctx: RequestContext, req: GenerateRequest) -> Reply[GenerateChunk]:

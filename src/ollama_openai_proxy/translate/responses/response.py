@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import orjson
 
 from ollama_openai_proxy.protocol.ollama import ChatChunk, ToolCallOut
@@ -19,8 +21,16 @@ from ollama_openai_proxy.protocol.responses import (
 )
 
 
-def echoed_settings(req: ResponsesRequest) -> EchoedSettings:
-    """The request's settings as the response repeats them (stateless: ``store`` is always false)."""
+def _number(applied: Mapping[str, object] | None, name: str) -> float:
+    value = (applied or {}).get(name)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 1.0
+
+
+def echoed_settings(req: ResponsesRequest, applied: Mapping[str, object] | None = None) -> EchoedSettings:
+    """The request's settings as the response repeats them (stateless: ``store`` is always false);
+    ``temperature`` and ``top_p`` the client left out as they were ``applied`` (a virtual model's
+    PARAMETERs), else OpenAI's 1.0."""
+    temperature, top_p = (_number(applied, name) for name in ("temperature", "top_p"))
     fmt: dict[str, object] = (
         req.text.format.model_dump(by_alias=True, exclude_none=True)
         if req.text and req.text.format
@@ -32,8 +42,8 @@ def echoed_settings(req: ResponsesRequest) -> EchoedSettings:
     return {
         "instructions": req.instructions,
         "max_output_tokens": req.max_output_tokens,
-        "temperature": 1.0 if req.temperature is None else req.temperature,
-        "top_p": 1.0 if req.top_p is None else req.top_p,
+        "temperature": temperature if req.temperature is None else req.temperature,
+        "top_p": top_p if req.top_p is None else req.top_p,
         "text": {"format": fmt},
         "reasoning": reasoning,
         "tools": req.tools or [],

@@ -327,6 +327,9 @@ def test_other_methods_and_paths(client: TestClient, path: str, method: str, que
 
 
 def test_the_generated_requests_reached_the_backend(fake: FakeBackend) -> None:
-    """The structured strategies are not all rejected at the edge: many were valid and translated."""
-    assert len(fake.received("chat/completions")) >= 50
-    assert len(fake.received("embeddings")) >= 20
+    """The structured strategies are not all rejected at the edge: many were valid and translated.
+    (How many varies with Hypothesis's random draws: 83-122 chats and 18-71 embeddings were seen per
+    run, so the floors leave a wide margin and still fail if the strategies stop producing valid
+    bodies.)"""
+    assert len(fake.received("chat/completions")) >= 25
+    assert len(fake.received("embeddings")) >= 5

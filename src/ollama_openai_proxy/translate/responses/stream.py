@@ -206,25 +206,28 @@ class ResponsesStream:
                     }
                 )
             )
-        events.append(
-            self._event(
-                {
-                    "type": "response.output_item.done",
-                    "sequence_number": self._number(),
-                    "output_index": index,
-                    "item": item,
-                }
-            )
+        events.append(self._item_done(item))
+        self._open = None
+
+    def _item_done(self, item: OutputItem) -> ResponsesEvent:
+        """``response.output_item.done`` for the next output item, which joins the output."""
+        event = self._event(
+            {
+                "type": "response.output_item.done",
+                "sequence_number": self._number(),
+                "output_index": len(self._output),
+                "item": item,
+            }
         )
         self._output.append(item)
-        self._open = None
+        return event
 
     def _function_call(self, call: ToolCallOut) -> list[ResponsesEvent]:
         item = function_call_item(f"{self._ids[2]}_{self._calls}", call)
         self._calls += 1
         index = len(self._output)
         added = item | {"status": "in_progress", "arguments": ""}
-        events = [
+        return [
             self._event(
                 {
                     "type": "response.output_item.added",
@@ -252,17 +255,8 @@ class ResponsesStream:
                     "arguments": item["arguments"],
                 }
             ),
-            self._event(
-                {
-                    "type": "response.output_item.done",
-                    "sequence_number": self._number(),
-                    "output_index": index,
-                    "item": item,
-                }
-            ),
+            self._item_done(item),  # last: the item joins the output once its events are out
         ]
-        self._output.append(item)
-        return events
 
     def error(self, status: int, message: str) -> list[ResponsesEvent]:
         """A failure after the stream started: ``response.failed`` with the error ends it; its

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import ServedProxy, make_settings
+from tests.support.agent_script import function_call
 from tests.support.fake_backend import FakeBackend
 
 TRACEBACK_MARKERS = ("Traceback", 'File "', "site-packages", '.py", line')
@@ -69,6 +70,21 @@ def weather_tool_sent(parameters: dict[str, Any]) -> list[dict[str, Any]]:
     """The get_weather tool as the backend receives it, whichever dialect declared it."""
     function = {"name": "get_weather", "description": "Weather now", "parameters": parameters}
     return [{"type": "function", "function": function}]
+
+
+def paris_and_rome_calls() -> list[dict[str, Any]]:
+    """The backend's two parallel get_weather calls of the tool round-trip tests."""
+    return [
+        function_call("call_p", "get_weather", {"city": "Paris"}),
+        function_call("call_r", "get_weather", {"city": "Rome"}),
+    ]
+
+
+# What the backend receives for the two calls' results (18C for Paris, 21C for Rome), in any dialect.
+PARIS_AND_ROME_RESULTS_SENT = [
+    {"role": "tool", "content": "18C", "tool_call_id": "call_p"},
+    {"role": "tool", "content": "21C", "tool_call_id": "call_r"},
+]
 
 
 def ndjson(response: httpx.Response) -> list[dict[str, Any]]:

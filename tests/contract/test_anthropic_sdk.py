@@ -12,8 +12,13 @@ import orjson
 import pytest
 
 from tests.conftest import ServedProxy
-from tests.contract.conftest import pirate_proxy, weather_tool_sent
-from tests.support.agent_script import answer, answer_every_chat, function_call
+from tests.contract.conftest import (
+    PARIS_AND_ROME_RESULTS_SENT,
+    paris_and_rome_calls,
+    pirate_proxy,
+    weather_tool_sent,
+)
+from tests.support.agent_script import answer, answer_every_chat
 from tests.support.fake_backend import FakeBackend, Reply, chat_completion
 
 WEATHER = {
@@ -75,10 +80,7 @@ def test_streamed_thinking_then_text(sdk: anthropic.Anthropic, fake: FakeBackend
 
 
 def test_tool_use_round_trip(sdk: anthropic.Anthropic, fake: FakeBackend) -> None:
-    calls = [
-        function_call("call_p", "get_weather", {"city": "Paris"}),
-        function_call("call_r", "get_weather", {"city": "Rome"}),
-    ]
+    calls = paris_and_rome_calls()
     answer_every_chat(fake, "Checking.", calls)
     with sdk.messages.stream(
         model="test-model",
@@ -127,10 +129,7 @@ def test_tool_use_round_trip(sdk: anthropic.Anthropic, fake: FakeBackend) -> Non
         '{"city":"Paris"}',
         '{"city":"Rome"}',
     ]
-    assert messages[2:] == [
-        {"role": "tool", "content": "18C", "tool_call_id": "call_p"},
-        {"role": "tool", "content": "21C", "tool_call_id": "call_r"},
-    ]
+    assert messages[2:] == PARIS_AND_ROME_RESULTS_SENT
 
 
 def test_image_block(sdk: anthropic.Anthropic, fake: FakeBackend) -> None:

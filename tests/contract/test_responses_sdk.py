@@ -11,8 +11,13 @@ import openai
 import pytest
 
 from tests.conftest import ServedProxy
-from tests.contract.conftest import pirate_proxy, weather_tool_sent
-from tests.support.agent_script import answer, answer_every_chat, function_call
+from tests.contract.conftest import (
+    PARIS_AND_ROME_RESULTS_SENT,
+    paris_and_rome_calls,
+    pirate_proxy,
+    weather_tool_sent,
+)
+from tests.support.agent_script import answer, answer_every_chat
 from tests.support.fake_backend import FakeBackend, Reply
 
 WEATHER = {
@@ -70,10 +75,7 @@ def test_streamed_reasoning_then_text(sdk: openai.OpenAI, fake: FakeBackend) -> 
 
 
 def test_function_call_round_trip(sdk: openai.OpenAI, fake: FakeBackend) -> None:
-    calls = [
-        function_call("call_p", "get_weather", {"city": "Paris"}),
-        function_call("call_r", "get_weather", {"city": "Rome"}),
-    ]
+    calls = paris_and_rome_calls()
     answer_every_chat(fake, None, calls)
     with sdk.responses.stream(
         model="test-model", input="Weather in Paris and Rome?", tools=[WEATHER]
@@ -105,10 +107,7 @@ def test_function_call_round_trip(sdk: openai.OpenAI, fake: FakeBackend) -> None
     messages = fake.last("chat/completions").body["messages"]
     assert messages[1]["role"] == "assistant"
     assert [c["id"] for c in messages[1]["tool_calls"]] == ["call_p", "call_r"]
-    assert messages[2:] == [
-        {"role": "tool", "content": "18C", "tool_call_id": "call_p"},
-        {"role": "tool", "content": "21C", "tool_call_id": "call_r"},
-    ]
+    assert messages[2:] == PARIS_AND_ROME_RESULTS_SENT
 
 
 def test_json_schema_format(sdk: openai.OpenAI, fake: FakeBackend) -> None:

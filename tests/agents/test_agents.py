@@ -39,9 +39,7 @@ def _second_request(fake: FakeBackend) -> dict[str, object]:
 def test_claude_code_runs_a_tool_and_answers(
     installed: Path, proxy: ServedProxy, fake: FakeBackend, tmp_path: Path
 ) -> None:
-    work, home = tmp_path / "work", tmp_path / "home"
-    work.mkdir()
-    home.mkdir()
+    work, home = agents.agent_dirs(tmp_path)
     fake.handler = tool_then_text(
         "Bash", {"command": COMMAND, "description": "write the proof file"}, "FINAL:"
     )
@@ -65,9 +63,7 @@ def test_claude_code_runs_a_tool_and_answers(
 def test_codex_runs_a_tool_and_answers(
     installed: Path, proxy: ServedProxy, fake: FakeBackend, tmp_path: Path
 ) -> None:
-    work, home = tmp_path / "work", tmp_path / "home"
-    work.mkdir()
-    home.mkdir()
+    work, home = agents.agent_dirs(tmp_path)
     fake.handler = tool_then_text("exec_command", {"cmd": COMMAND}, "FINAL:")
     run = agents.run_codex(proxy.url, "test-model", "Write the proof file.", work, home)
     assert run.returncode == 0, run.output

@@ -54,15 +54,8 @@ def agent_proxy(
     served.stop()
 
 
-def _dirs(tmp_path: Path) -> tuple[Path, Path]:
-    work, home = tmp_path / "work", tmp_path / "home"
-    work.mkdir()
-    home.mkdir()
-    return work, home
-
-
 def test_claude_code_turn_completes(agent_proxy: ServedProxy, tmp_path: Path) -> None:
-    work, home = _dirs(tmp_path)
+    work, home = agents.agent_dirs(tmp_path)
     run = agents.run_claude(
         agent_proxy.url, AGENT_MODEL, "Say hello.", work, home, small=True, max_tokens=64, timeout=600
     )
@@ -76,7 +69,7 @@ def test_claude_code_turn_completes(agent_proxy: ServedProxy, tmp_path: Path) ->
 
 
 def test_codex_turn_completes(agent_proxy: ServedProxy, tmp_path: Path) -> None:
-    work, home = _dirs(tmp_path)
+    work, home = agents.agent_dirs(tmp_path)
     run = agents.run_codex(agent_proxy.url, AGENT_MODEL, "Say hello.", work, home, timeout=600)
     assert run.returncode == 0, run.output
     assert "tokens used" in run.stderr + run.stdout, run.output

@@ -48,6 +48,14 @@ def npm_ci(folder: Path, timeout: float = 600) -> Path:
     return folder
 
 
+def agent_dirs(tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh working folder and HOME for one agent run."""
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    return work, home
+
+
 def install() -> Path:
     return npm_ci(JS_DIR)
 

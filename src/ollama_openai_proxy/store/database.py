@@ -50,12 +50,16 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def _backend_name(url: str) -> str:
+    """``sqlite`` or ``postgresql``: the URL's scheme without its driver."""
+    return url.partition("://")[0].split("+")[0]
+
+
 def _sqlite_path(url: str) -> Path | None:
     """The file of an ``sqlite:///file`` URL (``sqlite:////abs``, ``sqlite:///rel``); None in memory."""
-    scheme, _, rest = url.partition("://")
-    if scheme.split("+")[0] != "sqlite":
+    if _backend_name(url) != "sqlite":
         return None
-    database = rest.partition("/")[2].partition("?")[0]
+    database = url.partition("://")[2].partition("/")[2].partition("?")[0]
     return Path(database) if database and database != ":memory:" else None
 
 
@@ -68,7 +72,7 @@ class Database:
 
     def __init__(self, url: str, *, busy_timeout: float = 10.0) -> None:
         self.url = async_url(url)
-        self.dialect = self.url.partition("://")[0].split("+")[0]
+        self.dialect = _backend_name(self.url)
         self.path = _sqlite_path(self.url)
         self.busy_timeout = busy_timeout
         self._engine: AsyncEngine | None = None
